@@ -1,0 +1,4 @@
+"""Modelcheck: static analysis for PyTorch model definitions."""
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,139 @@
+"""Small frozen records that flow from the rules to the reporters.
+
+    Finding      one problem: rule code/name, severity, message, where (module, file:line), fix, numbers
+    Metrics      the numbers every model report carries (SPEC §2)
+    ModelReport  everything known about one model of one file
+    RunReport    a whole ``modelcheck lint`` run
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+
+class Severity(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def __ge__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    def __gt__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __le__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __lt__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+class ProbeVerdict(str, enum.Enum):
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not-confirmed"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnostic. ``numbers`` holds the measured/predicted values behind the message."""
+
+    rule: str  # code, e.g. "MC301"
+    name: str  # kebab-case rule name
+    severity: Severity
+    message: str
+    module: str | None = None  # module path ("layers.29"); None = the whole model
+    file: str | None = None  # file the line belongs to (the model file, or a library file)
+    line: int | None = None
+    fix: str | None = None  # what to do, one sentence
+    numbers: Mapping[str, float] = field(default_factory=dict)
+    probe: ProbeVerdict | None = None
+
+    def with_(self, **changes: Any) -> Finding:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    forward_gain: float | None = None
+    backward_gain: float | None = None
+    lipschitz_upper_bound: float | None = None
+
+
+@dataclass(frozen=True)
+class LayerStat:
+    """One row of the per-layer profile: predicted (and optionally measured) RMS at a node."""
+
+    label: str  # module path or node name
+    activation_rms: float | None
+    gradient_rms: float | None
+    measured_activation_rms: float | None = None
+    measured_gradient_rms: float | None = None
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: str
+    message: str
+    traceback: str | None = None  # only with --debug
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    file: str
+    model: str
+    status: str = "ok"  # "ok" | "error"
+    error: ErrorInfo | None = None
+    metrics: Metrics = Metrics()
+    findings: tuple[Finding, ...] = ()
+    tracer: str | None = None
+    num_parameters: int | None = None
+    input_source: str | None = None  # where the example inputs came from (SPEC §1)
+    notes: tuple[str, ...] = ()  # skipped analyses, tracer fallbacks, ...
+    profile: tuple[LayerStat, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)  # per-module bounds, probe data, ...
+    seconds: float | None = None
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity is severity)
+
+
+@dataclass(frozen=True)
+class FileMessage:
+    """A file-level line that is not a model report (skipped class, no models found, ...)."""
+
+    file: str
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True)
+class RunReport:
+    models: tuple[ModelReport, ...] = ()
+    messages: tuple[FileMessage, ...] = ()
+
+    def count(self, severity: Severity) -> int:
+        return sum(m.count(severity) for m in self.models)
+
+    @property
+    def tool_errors(self) -> int:
+        return sum(1 for m in self.models if m.status != "ok") + sum(
+            1 for m in self.messages if m.severity is Severity.ERROR
+        )

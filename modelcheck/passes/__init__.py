@@ -1,0 +1,90 @@
+"""Analysis passes: each computes numbers once over the graph and stores typed results on nodes.
+
+A pass is registered with :func:`register` under a name, declares the passes it needs, and is run at
+most once per graph by :func:`run_passes` (dependencies first). Passes compute; rules judge.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from modelcheck.ir import Graph
+
+# Modules that register the built-in passes when imported.
+_BUILTIN = (
+    "modelcheck.passes.structure",
+    "modelcheck.passes.init_stats",
+    "modelcheck.passes.signal",
+    "modelcheck.passes.lipschitz",
+    "modelcheck.passes.jacobian",
+)
+
+
+@dataclass
+class PassContext:
+    """What passes may read besides the graph. ``inputs`` are None on meta or when none were found."""
+
+    inputs: tuple[Any, ...] | None = None
+    meta: bool = False
+    init_records: Mapping[str, Any] = field(default_factory=dict)  # param name -> InitRecord
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # pass name -> why it did not run
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    run: Callable[[Graph, PassContext], None]
+    requires: tuple[str, ...] = ()
+
+
+PASSES: dict[str, Pass] = {}
+
+
+def register(name: str, requires: Iterable[str] = ()) -> Callable[[Callable[[Graph, PassContext], None]], Callable[[Graph, PassContext], None]]:
+    def wrap(fn: Callable[[Graph, PassContext], None]) -> Callable[[Graph, PassContext], None]:
+        PASSES[name] = Pass(name=name, run=fn, requires=tuple(requires))
+        return fn
+
+    return wrap
+
+
+def load_builtin() -> None:
+    for mod in _BUILTIN:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:  # a pass module not written yet must not break the rest
+            if exc.name != mod:
+                raise
+
+
+def run_passes(graph: Graph, wanted: Iterable[str], ctx: PassContext) -> list[str]:
+    """Run ``wanted`` and their dependencies once each; returns the names that ran, in order."""
+    load_builtin()
+    done: list[str] = graph.facts.setdefault("_passes_run", [])
+    order: list[str] = []
+
+    def visit(name: str, stack: tuple[str, ...] = ()) -> None:
+        if name in done or name in order:
+            return
+        if name in stack:
+            raise RuntimeError(f"pass dependency cycle: {' -> '.join(stack + (name,))}")
+        p = PASSES.get(name)
+        if p is None:
+            ctx.skipped.setdefault(name, "no such pass")
+            return
+        for dep in p.requires:
+            visit(dep, stack + (name,))
+        order.append(name)
+
+    for name in wanted:
+        visit(name)
+    for name in order:
+        if any(dep in ctx.skipped for dep in PASSES[name].requires):
+            ctx.skipped[name] = f"needs {', '.join(d for d in PASSES[name].requires if d in ctx.skipped)}"
+            continue
+        PASSES[name].run(graph, ctx)
+        done.append(name)
+    return order

@@ -1,0 +1,104 @@
+"""What a rule is: metadata, documentation and a check function.
+
+A rule lives in a module of its own (``rules/<family>/<rule>.py``) whose docstring *is* its
+documentation (What it does / Why is this bad? / Example / Use instead / References). The module
+exposes ``RULE = rule(code=..., name=..., severity=..., requires=(...))(check)``.
+
+The check receives only what it asks for, by parameter name (flake8's convention):
+
+- ``graph``   the traced :class:`~modelcheck.ir.Graph`, with pass results on its nodes;
+- ``options`` this rule's options from configuration (a mapping, possibly empty);
+- ``ctx``     the :class:`RuleContext` (model name, file, ...).
+
+It yields :class:`Violation` records; the engine turns them into findings (adding code, name,
+location, severity overrides and ``# noqa`` suppression).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from modelcheck.diagnostics import Severity
+from modelcheck.ir import Graph, Node
+
+CODE_RE = re.compile(r"^[A-Z]{1,4}[0-9]{3,4}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "References")
+CHECK_PARAMS = ("graph", "options", "ctx")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a check yields. ``severity=None`` means the rule's (possibly overridden) default."""
+
+    message: str
+    node: Node | None = None
+    module: str | None = None  # overrides node.module_path
+    severity: Severity | None = None
+    fix: str | None = None
+    numbers: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    model: str
+    file: str
+    has_inputs: bool = True
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    check: Callable[..., Iterable[Violation]]
+    requires: tuple[str, ...] = ()  # pass names (see modelcheck.passes)
+    doc: str = ""
+    origin: str = ""  # the module that defined it
+
+    @property
+    def summary(self) -> str:
+        """The first line of the docs (after the title, if any)."""
+        for line in self.doc.strip().splitlines():
+            line = line.strip().lstrip("#").strip()
+            if line:
+                return line
+        return self.name
+
+    def run(self, graph: Graph, ctx: RuleContext, options: Mapping[str, Any]) -> list[Violation]:
+        available = {"graph": graph, "options": options, "ctx": ctx}
+        wanted = inspect.signature(self.check).parameters
+        return list(self.check(**{k: available[k] for k in wanted}))
+
+
+def rule(
+    *, code: str, name: str, severity: Severity | str, requires: Iterable[str] = ()
+) -> Callable[[Callable[..., Iterable[Violation]]], Rule]:
+    """Declare a rule: ``RULE = rule(code="MC101", name="...", severity="warning")(check)``."""
+    if not CODE_RE.match(code):
+        raise ValueError(f"rule code {code!r} must look like MC101")
+    if not NAME_RE.match(name):
+        raise ValueError(f"rule name {name!r} must be kebab-case")
+
+    def wrap(check: Callable[..., Iterable[Violation]]) -> Rule:
+        unknown = set(inspect.signature(check).parameters) - set(CHECK_PARAMS)
+        if unknown:
+            raise TypeError(f"{code}: check asks for unknown parameters {sorted(unknown)}")
+        mod = sys.modules.get(check.__module__)
+        doc = inspect.cleandoc((mod.__doc__ if mod is not None else None) or check.__doc__ or "")
+        return Rule(
+            code=code,
+            name=name,
+            severity=Severity(severity),
+            check=check,
+            requires=tuple(requires),
+            doc=doc,
+            origin=check.__module__,
+        )
+
+    return wrap
