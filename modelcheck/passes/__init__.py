@@ -17,6 +17,7 @@ _BUILTIN = (
     "modelcheck.passes.structure",
     "modelcheck.passes.init_stats",
     "modelcheck.passes.signal",
+    "modelcheck.passes.depth",
     "modelcheck.passes.lipschitz",
     "modelcheck.passes.jacobian",
 )
@@ -73,7 +74,6 @@ def run_passes(graph: Graph, wanted: Iterable[str], ctx: PassContext) -> list[st
             raise RuntimeError(f"pass dependency cycle: {' -> '.join(stack + (name,))}")
         p = PASSES.get(name)
         if p is None:
-            ctx.skipped.setdefault(name, "no such pass")
             return
         for dep in p.requires:
             visit(dep, stack + (name,))
@@ -82,8 +82,10 @@ def run_passes(graph: Graph, wanted: Iterable[str], ctx: PassContext) -> list[st
     for name in wanted:
         visit(name)
     for name in order:
-        if any(dep in ctx.skipped for dep in PASSES[name].requires):
-            ctx.skipped[name] = f"needs {', '.join(d for d in PASSES[name].requires if d in ctx.skipped)}"
+        # A dependency that is not installed is optional; one that was skipped for a reason is not.
+        blocked = [d for d in PASSES[name].requires if d in PASSES and d in ctx.skipped]
+        if blocked:
+            ctx.skipped[name] = f"needs {', '.join(blocked)} ({ctx.skipped[blocked[0]]})"
             continue
         PASSES[name].run(graph, ctx)
         done.append(name)

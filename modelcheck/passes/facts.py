@@ -43,3 +43,127 @@ class SignalSummary(NamedTuple):
     x_node: str | None  # the node whose output is the network input x (input, or first embedding)
     y_node: str | None  # the node whose output is y
     notes: tuple[str, ...] = ()
+
+# --- depth (lead) ---
+DEPTH = "depth"
+
+
+class DepthStep(NamedTuple):
+    """One block boundary on the path from x to y, bottom to top."""
+
+    node: str  # node name
+    label: str  # module path or node name
+    g_rel: float  # scale-free relative gradient G_rel (THEORY §3.3) w.r.t. the top boundary
+    log_step: float  # log10 of this boundary's G_rel over the next one up (its own contribution)
+
+
+class DepthFact(NamedTuple):
+    """Result of the depth pass: D = max_l |log10 G_rel(l)| and where it comes from."""
+
+    d: float
+    direction: str  # "vanishing" (lower layers get relatively less gradient) or "explosion"
+    worst: str  # node name of the boundary with the extreme G_rel
+    steps: tuple[DepthStep, ...]
+    bn_in_residual: bool  # train-mode BatchNorm inside residual branches (THEORY R5 downgrade)
+    final_norm: bool  # a normalisation sits between the last weight op and y
+
+# --- structure ---
+STRUCTURE = "structure"
+
+
+class ResidualJoin(NamedTuple):
+    """``node.facts["structure"]`` on an ADD/SUB node that joins a skip (trunk) and a branch.
+
+    Weight ops are LINEAR, CONV, RECURRENT, weight MATMULs, and attention (MultiheadAttention = 2).
+    ``scaling`` lists the residual-scaling patterns found (THEORY R2):
+      "gate"       branch x Parameter with init <= 0.1 (ReZero, SkipInit, LayerScale)
+      "zero-last"  last weight op of the branch zero-initialised (Fixup, zero_init_residual)
+      "small-last" last branch weight std <= (1/sqrt(fan_in))/sqrt(N) (GPT-2's 0.02/sqrt(2N))
+      "scaled"     skip x alpha > 1 or branch x beta <= 0.5 constant (DeepNorm, NF-ResNet)
+    """
+
+    fork: str  # node whose output feeds both the skip and the branch
+    skip: str  # operand on the skip side
+    branch: str  # operand on the branch side
+    skip_weight_ops: int  # weight ops on the shortest fork -> skip path (0 = identity skip)
+    branch_depth: int  # weight ops on the shortest fork -> branch path
+    branch_weight_ops: tuple[str, ...]  # every weight op inside the branch, topological order
+    last_weight_ops: tuple[str, ...]  # the branch's weight ops nearest the join
+    branch_norms: tuple[str, ...]  # NORM nodes inside the branch
+    branch_has_attention: bool  # ATTENTION or a softmax score path inside the branch
+    skip_scale: float  # product of constant scalars on the skip path (1.0 = none)
+    branch_scale: float  # product of constant scalars at the branch tail (1.0 = none)
+    gate_init: float | None  # max |init| of a Parameter multiplying the branch tail, if any
+    last_gain: float | None  # max std(W)*sqrt(fan_in) over last_weight_ops (None: unknown)
+    scaling: tuple[str, ...]  # patterns, see above
+    post_norm: str | None  # NORM (layer/rms) applied to the join output (post-LN), if any
+    stack: int  # index into StructureSummary.stacks
+    position: int  # 0-based position in that stack
+
+
+class ResidualStack(NamedTuple):
+    """A sequence of residual joins along one stream (a trunk), topological order."""
+
+    joins: tuple[str, ...]
+    post_norm_joins: tuple[str, ...]  # joins whose output goes straight into a layer/rms norm
+    blocks: int  # Transformer layers: FFN (non-attention) joins among post-norm joins, else joins
+    attention_joins: int  # joins whose branch holds attention
+    post_ln: bool  # most joins are post-norm (the original Transformer / BERT layout)
+    deepnorm: bool  # post-norm joins scale the skip by a constant alpha > 1 (DeepNorm, Admin)
+
+
+class PlainChain(NamedTuple):
+    """The shortest input->output path through a weight op, when no skip shortens it.
+
+    ``depth`` is that path's length in weight ops: every weight op on it has no way around the others.
+    """
+
+    weight_ops: tuple[str, ...]  # input -> output order
+    depth: int  # weight ops (MultiheadAttention counts 2)
+    activations: tuple[str, ...]  # canonical fns of the activations on the path
+    norms: int  # NORM nodes on the path
+    isometric: bool  # dynamical-isometry init: (delta-)orthogonal weights with tanh/linear only
+    isometry_checked: bool  # weights were available to check
+
+
+class ScoreSite(NamedTuple):
+    """An attention score computation: softmax(scale * q k^T)."""
+
+    node: str  # the score MATMUL, or the ATTENTION node
+    kind: str  # "matmul" | "sdpa" | "mha"
+    softmax: str | None
+    query: str | None  # operand nodes whose signal facts give q_q, q_k (scale before the matmul included)
+    key: str | None
+    d_k: int | None
+    pre_scale: float  # constant scalars on the q/k paths before the matmul (already in their q)
+    post_scale: float  # constant scalars between the score matmul and the softmax (sdpa: its scale)
+    explicit: bool  # a constant scale was found (or the SDPA / MultiheadAttention default applies)
+    query_proj: str | None  # LINEAR producing the query, if found (for estimates without signal)
+    key_proj: str | None
+
+
+class SaturatingChain(NamedTuple):
+    """Consecutive saturating activations (sigmoid/tanh/hardtanh/softsign) on one plain path."""
+
+    activations: tuple[str, ...]  # node names, input -> output
+    fns: tuple[str, ...]
+    weight_ops: tuple[str, ...]  # weight ops feeding each activation
+    start: str  # node whose output enters the chain (input of the first weight op)
+    end: str  # the last activation
+
+
+class StructureSummary(NamedTuple):
+    """``graph.facts["structure"]``: what the structure pass found, for rules to judge."""
+
+    weight_ops: int  # total, MultiheadAttention counting 2
+    joins: tuple[str, ...]  # residual join node names, topological
+    stacks: tuple[ResidualStack, ...]
+    trunk: int  # index of the longest stack, -1 when there is none
+    plain_chains: tuple[PlainChain, ...]  # deepest first (only chains of depth >= 4)
+    max_plain_depth: int  # max over weight ops of the shortest input->output path through them
+    shortest_path: int | None  # weight ops on the shortest input -> output path
+    longest_path: int | None  # weight ops on the longest input -> output path
+    score_sites: tuple[ScoreSite, ...]
+    saturating_chains: tuple[SaturatingChain, ...]
+    norms: tuple[str, ...]  # NORM node names
+    norm_kinds: tuple[str, ...]  # distinct NORM kinds present

@@ -1,0 +1,91 @@
+"""Mean-field rule for an ``nn.MultiheadAttention`` leaf (fx keeps it whole): the composition
+in-projection -> scaled dot-product attention -> out-projection, from the module's own weights."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from modelcheck.ir import Graph, Node
+from modelcheck.passes.facts import SignalState
+from modelcheck.passes.signal_mixing import attention_state
+from modelcheck.passes.signal_ops import State, _shape, param_moments
+
+
+def _proj_factors(graph: Graph, node: Node) -> tuple[list[tuple[float, float]], tuple[float, float]]:
+    """[(row factor fro²/out, bias msq) for q, k, v], (factor, bias msq) of the out-projection."""
+    w = graph.param(node, "in_proj_weight")
+    b = graph.param(node, "in_proj_bias")
+    qkv: list[tuple[float, float]] = []
+    if w is not None and not w.is_meta:
+        e = w.shape[0] // 3
+        for i in range(3):
+            wi = w[i * e:(i + 1) * e].detach().double()
+            bi = b[i * e:(i + 1) * e].detach().double() if b is not None and not b.is_meta else None
+            qkv.append((float((wi * wi).sum()) / e, float((bi * bi).mean()) if bi is not None else 0.0))
+    else:
+        for role in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+            m = param_moments(graph, node.params.get(role)) or param_moments(graph, node.params.get("in_proj_weight"))
+            shp = _weight_cols(graph, node, role)
+            bm = param_moments(graph, node.params.get("in_proj_bias"))
+            qkv.append(((m[0] * shp) if m else 1.0, bm[0] if bm else 0.0))
+    ow = param_moments(graph, node.params.get("out_proj.weight"))
+    ob = param_moments(graph, node.params.get("out_proj.bias"))
+    ocols = _weight_cols(graph, node, "out_proj.weight")
+    return qkv, ((ow[0] * ocols) if ow else 1.0, ob[0] if ob else 0.0)
+
+
+def _weight_cols(graph: Graph, node: Node, role: str) -> int:
+    t = graph.param(node, role) or graph.param(node, "in_proj_weight")
+    return int(t.shape[1]) if t is not None and t.dim() == 2 else 1
+
+
+def _inputs(ins: Sequence[State]) -> tuple[SignalState, SignalState, SignalState] | None:
+    live = [s for s in ins[:3] if s is not None]
+    if not live:
+        return None
+    x = live[0]
+    return (ins[0] or x), (ins[1] if len(ins) > 1 and ins[1] else x), (ins[2] if len(ins) > 2 and ins[2] else x)
+
+
+def _t(node: Node) -> int:
+    shp = _shape(node.inputs[1] if len(node.inputs) > 1 else node.inputs[0]) if node.inputs else ()
+    if len(shp) < 2:
+        return 1
+    return int(shp[1] if node.attrs.get("batch_first") else shp[0])
+
+
+def _project(s: SignalState, f: tuple[float, float]) -> SignalState:
+    return SignalState(f[0] * s.q + f[1], f[0] * s.r + f[1], 0.0)
+
+
+def mha_forward(graph: Graph, node: Node, ins: Sequence[State]) -> tuple[float, float] | None:
+    xs = _inputs(ins)
+    if xs is None:
+        return None
+    (fq, fk, fv), fo = _proj_factors(graph, node)
+    q, k, v = _project(xs[0], fq), _project(xs[1], fk), _project(xs[2], fv)
+    q_out, r_out, _ = attention_state(q, k, v, d=1, t=_t(node), scale=1.0, causal=bool(node.attrs.get("is_causal")))
+    return fo[0] * q_out + fo[1], fo[0] * r_out + fo[1]
+
+
+def mha_backward(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, g: float) -> list[float]:
+    xs = _inputs(ins)
+    if xs is None:
+        return [g for _ in ins]
+    (fq, fk, fv), fo = _proj_factors(graph, node)
+    q, k, v = _project(xs[0], fq), _project(xs[1], fk), _project(xs[2], fv)
+    t = _t(node)
+    _, _, s = attention_state(q, k, v, d=1, t=t, scale=1.0, causal=bool(node.attrs.get("is_causal")))
+    # d=1 with scale 1 stands for scale² d_k = 1 (the default 1/sqrt(d_k) scaling).
+    g_ctx = g * fo[0] * _cols_ratio(graph, node)
+    spread = max(v.q - v.r, 0.0) / max(t, 1)
+    gq, gk, gv = g_ctx * spread * k.q * fq[0], g_ctx * spread * q.q * fk[0], g_ctx * s * fv[0]
+    if len(node.inputs) >= 3 and node.inputs[0] is node.inputs[1] is node.inputs[2]:
+        return [gq + gk + gv, 0.0, 0.0] + [0.0] * (len(ins) - 3)
+    return [gq, gk, gv] + [0.0] * (len(ins) - 3)
+
+
+def _cols_ratio(graph: Graph, node: Node) -> float:
+    """fo is fro²/out (forward); the backward needs fro²/in: their ratio is out/in of out_proj."""
+    w = graph.param(node, "out_proj.weight")
+    return float(w.shape[0]) / float(w.shape[1]) if w is not None and w.dim() == 2 else 1.0
