@@ -29,6 +29,18 @@ def _ancestors(node: Node) -> set[Node]:
     return seen
 
 
+def _descendants(node: Node) -> set[Node]:
+    seen: set[Node] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        for u in n.users:
+            if u not in seen:
+                seen.add(u)
+                stack.append(u)
+    return seen
+
+
 def _bn_in_residual(graph: Graph) -> bool:
     bns = [n for n in graph.of(Op.NORM) if n.attrs.get("kind") == "batch" and n.attrs.get("training", graph.training)]
     if not bns:
@@ -52,8 +64,8 @@ def _trunk(graph: Graph, x: Node, y: Node) -> list[Node]:
     In a topological order, n lies on every path iff no edge between relevant nodes jumps over it;
     side branches (residual branches, U-Net bottlenecks) are bypassed and so excluded.
     """
-    below_y = _ancestors(y) | {y}
-    relevant = [n for n in graph.nodes if n in below_y and (n is x or x in _ancestors(n))]
+    below_y, above_x = _ancestors(y) | {y}, _descendants(x) | {x}
+    relevant = [n for n in graph.nodes if n in below_y and n in above_x]
     pos = {n: i for i, n in enumerate(relevant)}
     reach = [0] * len(relevant)  # furthest position an edge from at or before i reaches
     far = 0

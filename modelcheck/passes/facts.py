@@ -167,3 +167,120 @@ class StructureSummary(NamedTuple):
     saturating_chains: tuple[SaturatingChain, ...]
     norms: tuple[str, ...]  # NORM node names
     norm_kinds: tuple[str, ...]  # distinct NORM kinds present
+
+# --- lipschitz / jacobian / init_stats ---
+INIT_STATS = "init_stats"
+LIPSCHITZ = "lipschitz"
+JACOBIAN = "jacobian"
+
+
+class ParamStats(NamedTuple):
+    """``graph.facts["init_stats"][qualname]``: a parameter's (or buffer's) entry statistics at init.
+
+    source: "tensor" (computed from the data), "init-record" (what was applied while the model was
+    built, e.g. on meta; see ``modelcheck.meta``) or "default" (PyTorch's default init for the owning
+    module type, THEORY §4.1). Parameters with none of the three are left out of the mapping.
+    ``absmax`` is exact for tensors and an estimate otherwise (bounds of a uniform, ~mean + std·√(2 ln n)).
+    """
+
+    mean: float
+    std: float
+    mean_sq: float  # E[w²] = mean² + std²
+    fro_sq: float  # Σ w² = numel · mean_sq
+    numel: int
+    is_zero: bool
+    is_constant: bool
+    source: str
+    kind: str = ""  # distribution: normal, uniform, trunc_normal, constant, orthogonal, mixture, data
+    shape: tuple[int, ...] = ()
+    absmax: float = float("nan")
+    gain: float | None = None  # orthogonal init: σ_max = |gain| exactly
+
+
+class LipschitzFact(NamedTuple):
+    """``node.facts["lipschitz"]``: a bound on this op as a map of its variable input(s) (ℓ2).
+
+    bound      per-op constant; None when no global constant exists (products, attention, unknown ops)
+    local      True when the value holds only near the example input (LayerNorm with v ≥ v_floor, ...)
+    method     how it was computed: "gram", "conv:fft", "conv:reshape", "conv:fantastic4", "bn-eval",
+               "norm-local", "norm-global", "const", "estimate:bai-yin", ...
+    upto       AutoLip bound from the graph start (float input, or embedding output) to this output
+    certified  False for analytic estimates (meta device: no weights)
+    """
+
+    bound: float | None
+    local: bool
+    method: str
+    upto: float | None = None
+    certified: bool = True
+    note: str = ""
+
+
+class LipschitzSummary(NamedTuple):
+    """``graph.facts["lipschitz"]``: the composed AutoLip upper bound (THEORY §1.3).
+
+    ``upper_bound`` is None when no global bound exists (``reason`` says where it breaks: attention,
+    a product of activations, an unknown op). ``validity`` lists the conditions a local per-op bound
+    assumed (e.g. LayerNorm row variance ≥ v_floor). ``per_module`` maps leaf module paths to their
+    per-op bound (weight-bearing and norm modules) for the report.
+    """
+
+    upper_bound: float | None
+    reason: str | None
+    per_module: dict[str, float]
+    certified: bool
+    local: bool
+    validity: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()  # node names where the Lipschitz graph starts
+    notes: tuple[str, ...] = ()
+    mode: str = "eval"
+
+    @property
+    def log10(self) -> float | None:
+        """log₁₀ of the bound (THEORY R6 reports this as info), None when there is none."""
+        from math import inf, isfinite, log10
+
+        ub = self.upper_bound
+        if ub is None or ub <= 0:
+            return None
+        return log10(ub) if isfinite(ub) else inf
+
+
+class JacobianFact(NamedTuple):
+    """Local Jacobian spectral norm ‖J(x)‖₂ at the example input, by power iteration (THEORY §2).
+
+    ``norm`` is a lower bound on the true value that converges to it (``converged``: relative change
+    < tol). ``rms_in``/``rms_out`` are of the perturbed input and the output, for κ.
+    """
+
+    norm: float
+    iters: int
+    converged: bool
+    method: str  # "jvp/vjp", "jvp/vjp+math-sdpa", "double-vjp"
+    rms_in: float
+    rms_out: float
+
+    @property
+    def kappa(self) -> float | None:
+        """κ(x) = ‖J(x)‖·rms(x)/rms(f(x)) (THEORY R6); None when the output is exactly zero."""
+        return self.norm * self.rms_in / self.rms_out if self.rms_out > 0 else None
+
+
+class JacobianSummary(NamedTuple):
+    """``graph.facts["jacobian"]``: the whole model's local norm and κ, plus per leaf module."""
+
+    model: JacobianFact | None  # x -> y as SPEC §2 defines them
+    x: str  # what x is: "input 'x'" or "output of embedding 'tok'"
+    per_module: dict[str, JacobianFact]  # weight-bearing leaf module path -> fact
+    mode: str  # "eval" | "train"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def kappa(self) -> float | None:
+        return None if self.model is None else self.model.kappa
+
+    @property
+    def largest(self) -> tuple[str, JacobianFact] | None:
+        if not self.per_module:
+            return None
+        return max(self.per_module.items(), key=lambda kv: kv[1].norm)

@@ -35,7 +35,9 @@ def _proj_factors(graph: Graph, node: Node) -> tuple[list[tuple[float, float]], 
 
 
 def _weight_cols(graph: Graph, node: Node, role: str) -> int:
-    t = graph.param(node, role) or graph.param(node, "in_proj_weight")
+    t = graph.param(node, role)
+    if t is None:
+        t = graph.param(node, "in_proj_weight")
     return int(t.shape[1]) if t is not None and t.dim() == 2 else 1
 
 

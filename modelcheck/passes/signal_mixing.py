@@ -241,9 +241,14 @@ def _sdpa_dims(node: Node) -> tuple[int, int, float]:
     return d, t, float(scale) if isinstance(scale, (int, float)) else 1.0 / math.sqrt(max(d, 1))
 
 
+def _is_mha_leaf(node: Node) -> bool:
+    """A whole MultiheadAttention call (fx keeps it as a leaf) rather than an sdpa inside one."""
+    return any(r in node.params for r in ("in_proj_weight", "q_proj_weight"))
+
+
 @forward(Op.ATTENTION)
 def _attention_f(graph: Graph, node: Node, ins: Sequence[State]) -> tuple[float, float] | None:
-    if node.module_type == "MultiheadAttention":
+    if _is_mha_leaf(node):
         from modelcheck.passes.signal_mha import mha_forward
 
         return mha_forward(graph, node, ins)
@@ -257,7 +262,7 @@ def _attention_f(graph: Graph, node: Node, ins: Sequence[State]) -> tuple[float,
 
 @backward(Op.ATTENTION)
 def _attention_b(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, g: float) -> list[float]:
-    if node.module_type == "MultiheadAttention":
+    if _is_mha_leaf(node):
         from modelcheck.passes.signal_mha import mha_backward
 
         return mha_backward(graph, node, ins, out, g)

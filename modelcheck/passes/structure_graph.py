@@ -146,7 +146,7 @@ def param_info(graph: Graph, name: str | None) -> ParamInfo | None:
 
 def fan_in(graph: Graph, node: Node) -> int | None:
     """Fan-in of a weight op, from its attrs or its weight's shape (PyTorch's convention)."""
-    if node.op is Op.LINEAR and isinstance(node.attrs.get("in_features"), int):
+    if isinstance(node.attrs.get("in_features"), int):  # Linear, and GPT-2's (in, out) Conv1D
         return int(node.attrs["in_features"])
     t = graph.param(node, "weight")
     if t is None or t.dim() < 2:
@@ -199,8 +199,12 @@ def shortest_out(topo: Topo) -> tuple[dict[Node, float], dict[Node, Node]]:
     return best, succ
 
 
-def back_distances(topo: Topo, start: Node) -> dict[Node, float]:
-    """Weight ops on the shortest path from each live ancestor's output to ``start``'s output."""
+def back_distances(topo: Topo, start: Node, lo: int = 0) -> dict[Node, float]:
+    """Weight ops on the shortest path from each live ancestor's output to ``start``'s output.
+
+    Only ancestors at topological index >= ``lo`` are visited; their distances are exact all the same,
+    since a path never climbs back above an index it went below.
+    """
     dist: dict[Node, float] = {start: 0}
     heap = [(-topo.index[start], start.name, start)]
     done: set[Node] = set()
@@ -211,7 +215,7 @@ def back_distances(topo: Topo, start: Node) -> dict[Node, float]:
         done.add(n)
         for i in topo.live_inputs(n):
             d = dist[n] + topo.w[n]
-            if d < dist.get(i, math.inf):
+            if topo.index[i] >= lo and d < dist.get(i, math.inf):
                 if i not in dist:
                     heapq.heappush(heap, (-topo.index[i], i.name, i))
                 dist[i] = d

@@ -1,0 +1,213 @@
+"""One file's models, from import to :class:`~modelcheck.diagnostics.ModelReport` (imports torch).
+
+Per model: build it on CPU in training mode, seeded (or on ``meta``: ``--meta``, or when a real build
+runs out of memory); refuse NaN/inf weights; find example inputs; trace; run the passes and rules
+(:mod:`modelcheck.checks`); run the probe if asked; apply ``# noqa``; collect the metrics and the
+per-layer profile. A failure of one model is that model's error report; the others still run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from modelcheck import inputs as example
+from modelcheck import loading
+from modelcheck.checks import Place, run_checks
+from modelcheck.config import Settings
+from modelcheck.diagnostics import FileMessage, Finding, LayerStat, Metrics, ModelReport, Severity
+from modelcheck.discovery import package_root
+from modelcheck.engine import NO_MODELS, FileJob, FileResult, error_info, file_error, rules_for
+from modelcheck.errors import FileError, UsageError
+from modelcheck.ir import Graph, Op, SourceLoc
+from modelcheck.passes import PassContext
+from modelcheck.registry import RuleSet
+from modelcheck.rule import Rule, RuleContext
+from modelcheck.suppress import Suppressor
+
+
+def lint_module_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileResult:
+    enabled = rules_for(job.src, settings, rules)
+    severities = rules.severities(settings.severity)
+    display = job.src.display
+    reports: list[ModelReport] = []
+    messages: list[FileMessage] = []
+    try:
+        with loading.imported(job.src) as module:
+            cands, missing = loading.candidates(module, job.scan, job.names)
+            for name in missing:
+                reports.append(_model_error(display, name, f"{name} is not a class or function of this file", settings))
+            if not cands and not missing:
+                messages.append(FileMessage(display, Severity.INFO, NO_MODELS))
+            suppressor = Suppressor(job.src.path)
+            for cand in cands:
+                needed = cand.required_args(settings.kwargs_for(cand.name))
+                if needed and not job.names:  # SPEC §1: skipped with a line on how to configure it
+                    what = "constructor" if cand.kind == "class" else "factory"
+                    messages.append(
+                        FileMessage(
+                            display,
+                            Severity.INFO,
+                            f"skipped {cand.name}: its {what} needs arguments ({', '.join(needed)}); "
+                            + loading.configure_hint(cand.name, needed),
+                        )
+                    )
+                    continue
+                reports.append(lint_model(cand, module, job, settings, enabled, severities, suppressor))
+    except FileError as exc:
+        return file_error(display, exc, settings)
+    return tuple(reports), tuple(messages)
+
+
+def _model_error(file: str, model: str, message: str, settings: Settings) -> ModelReport:
+    return ModelReport(file=file, model=model, status="error", error=error_info(UsageError(message), settings))
+
+
+def lint_model(
+    cand: loading.Candidate,
+    module: ModuleType,
+    job: FileJob,
+    settings: Settings,
+    rules: Sequence[Rule],
+    severities: Mapping[str, Severity],
+    suppressor: Suppressor,
+) -> ModelReport:
+    t0 = time.perf_counter()
+    try:
+        report = _lint_model(cand, module, job, settings, rules, severities, suppressor)
+    except Exception as exc:  # ModelError: the user's to fix; anything else: our bug, reported as such
+        report = ModelReport(file=job.src.display, model=cand.name, status="error", error=error_info(exc, settings))
+    return dataclasses.replace(report, seconds=time.perf_counter() - t0)
+
+
+def _lint_model(
+    cand: loading.Candidate,
+    module: ModuleType,
+    job: FileJob,
+    settings: Settings,
+    rules: Sequence[Rule],
+    severities: Mapping[str, Severity],
+    suppressor: Suppressor,
+) -> ModelReport:
+    folder = job.src.path.parent
+    roots = tuple(dict.fromkeys((folder, package_root(folder)[0], settings.root.resolve())))
+    model, sites, meta, notes = loading.build(
+        cand, settings.kwargs_for(cand.name), meta=settings.meta, sites=lambda: _record_sites(roots), roots=roots
+    )
+    if cand.line is not None:  # modelcheck built the root itself: its best line is the definition
+        sites = {**sites, id(model): SourceLoc(str(job.src.path), cand.line)}
+    model.train()
+    num_parameters = sum(int(p.numel()) for p in model.parameters())
+    if num_parameters == 0:
+        notes.append("the model has no parameters: only its structure is checked")
+    if not meta:
+        loading.check_weights(model)
+    if meta:
+        notes.append("built on the meta device: predictions use shapes and init statistics only")
+    found = example.resolve(model, module, cand.name, settings.input_shapes_for(cand.name), meta=meta, roots=roots)
+    if found.note:
+        notes.append(found.note)
+
+    torch.manual_seed(0)
+    graph = _trace(model, found.tensors, sites, settings.tracer)
+    notes[:0] = graph.notes
+    place = Place(job.src.path, job.src.display, cand.line)
+    ctx = PassContext(inputs=found.tensors, meta=meta, settings={"options": settings.options, "meta": meta, "model": model})
+    rctx = RuleContext(
+        model=cand.name, file=job.src.display, has_inputs=found.tensors is not None, settings={"options": settings.options}
+    )
+    torch.manual_seed(0)
+    outcome = run_checks(graph, rules, ctx, rctx, severities=severities, options=settings.options, place=place)
+    notes += outcome.notes
+    findings = outcome.findings
+    extra: dict[str, Any] = {}
+    profile = _profile(graph)
+    if settings.probe is not None:
+        findings, profile = _probe(model, found.tensors, graph, findings, profile, settings, meta, notes, extra)
+
+    kept, suppressed = suppressor.apply(findings, lambda f: Path(f.file) if f.file and f.line else None)
+    kept.sort(key=lambda f: (-f.severity.rank, f.rule, f.line or 0, f.module or ""))
+    signal, lipschitz = graph.facts.get("signal"), graph.facts.get("lipschitz")
+    extra["suppressed"] = suppressed
+    if getattr(lipschitz, "reason", None):
+        extra["lipschitz_reason"] = lipschitz.reason
+    if settings.debug and outcome.tracebacks:
+        extra["internal_tracebacks"] = outcome.tracebacks
+    return ModelReport(
+        file=job.src.display,
+        model=cand.name,
+        metrics=Metrics(
+            forward_gain=getattr(signal, "forward_gain", None),
+            backward_gain=getattr(signal, "backward_gain", None),
+            lipschitz_upper_bound=getattr(lipschitz, "upper_bound", None),
+        ),
+        findings=tuple(kept),
+        tracer=graph.tracer,
+        num_parameters=num_parameters,
+        input_source=found.source,
+        notes=tuple(dict.fromkeys(notes)),
+        profile=profile,
+        extra=extra,
+    )
+
+
+def _record_sites(roots: tuple[Path, ...]) -> contextlib.AbstractContextManager[Any]:
+    try:
+        from modelcheck.sites import record_sites
+    except ImportError:  # TEMPORARY until modelcheck.sites lands
+        from modelcheck._fallback import record_sites
+    return record_sites([str(r) for r in roots])
+
+
+def _trace(model: torch.nn.Module, tensors: tuple[Any, ...] | None, sites: Mapping[int, Any], prefer: str | None) -> Graph:
+    try:
+        from modelcheck.trace import trace_model
+    except ImportError:  # TEMPORARY until modelcheck.trace lands
+        from modelcheck._fallback import trace_model
+    return trace_model(model, tensors, sites=sites, prefer=prefer)
+
+
+def _profile(graph: Graph) -> tuple[LayerStat, ...]:
+    """One row per weight-bearing or activation node the signal pass predicted."""
+    rows = []
+    for node in graph.nodes:
+        state = node.facts.get("signal")
+        if state is not None and (node.params or node.op is Op.ACTIVATION):
+            rows.append(LayerStat(node.label, state.rms, state.grad_rms))
+    return tuple(rows)
+
+
+def _probe(
+    model: torch.nn.Module,
+    tensors: tuple[Any, ...] | None,
+    graph: Graph,
+    findings: list[Finding],
+    profile: tuple[LayerStat, ...],
+    settings: Settings,
+    meta: bool,
+    notes: list[str],
+    extra: dict[str, Any],
+) -> tuple[list[Finding], tuple[LayerStat, ...]]:
+    """Replace the findings with the probe's (verdicts attached) and add what it measured."""
+    if meta or tensors is None:
+        notes.append("probe skipped: it needs real weights and example inputs")
+        return findings, profile
+    from modelcheck.probe import ProbeOptions, run_probe
+
+    given = {k: v for k, v in dataclasses.asdict(settings.probe).items() if v is not None}
+    fields = {f.name for f in dataclasses.fields(ProbeOptions)} if dataclasses.is_dataclass(ProbeOptions) else set(given)
+    options = ProbeOptions(**{k: v for k, v in given.items() if k in fields})
+    if hasattr(options, "validated"):
+        options = options.validated()
+    result = run_probe(model, tensors, graph, tuple(findings), options)
+    notes.extend(getattr(result, "notes", ()) or ())
+    if getattr(result, "metrics", None) is not None:
+        extra["measured"] = result.metrics
+    extra["probe_device"] = getattr(result, "device", None)
+    return list(result.findings), tuple(getattr(result, "profile", ()) or ()) or profile

@@ -1,0 +1,107 @@
+"""Running the user's model at the example input without side effects, for the passes that need real
+activations (norm row statistics for Lipschitz, module inputs for local Jacobians).
+
+Every run restores the per-module ``training`` flags and, in training mode, the buffers (BatchNorm
+running statistics), so analysis never changes the model it reports on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import torch
+from torch import nn
+
+
+@contextlib.contextmanager
+def mode(model: nn.Module, training: bool) -> Iterator[nn.Module]:
+    """Put every submodule in train/eval mode for the block; restore flags (and buffers) after."""
+    flags = {m: m.training for m in model.modules()}
+    saved = {k: b.detach().clone() for k, b in model.named_buffers() if not b.is_meta} if training else {}
+    model.train(training)
+    try:
+        yield model
+    finally:
+        for m, f in flags.items():
+            m.training = f
+        if saved:
+            with torch.no_grad():
+                for k, b in model.named_buffers():
+                    if k in saved and b.shape == saved[k].shape:
+                        b.copy_(saved[k])
+
+
+def call(model: nn.Module, inputs: Iterable[Any]) -> Any:
+    args = tuple(inputs)
+    if len(args) == 1 and isinstance(args[0], Mapping):
+        return model(**args[0])
+    return model(*args)
+
+
+def first_float(out: Any) -> torch.Tensor | None:
+    """The primary output tensor (SPEC §2): a tensor, ``last_hidden_state``/``logits``, or the first float."""
+    if isinstance(out, torch.Tensor):
+        return out if out.is_floating_point() else None
+    if isinstance(out, Mapping):
+        for key in ("last_hidden_state", "logits"):
+            v = out.get(key)
+            if isinstance(v, torch.Tensor) and v.is_floating_point():
+                return v
+        out = list(out.values())
+    if isinstance(out, (tuple, list)):
+        for v in out:
+            t = first_float(v)
+            if t is not None:
+                return t
+    if hasattr(out, "to_tuple"):
+        return first_float(out.to_tuple())
+    return None
+
+
+def on_inputs(model: nn.Module, inputs: Iterable[Any], paths: Iterable[str],
+              fn: Callable[[str, nn.Module, tuple, dict], Any], *, training: bool = False,
+              combine: Callable[[Any, Any], Any] | None = None) -> dict[str, Any]:
+    """Run the model once; store ``fn(path, mod, args, kwargs)`` for the first call of each module in
+    ``paths`` (or fold every call's value with ``combine``, e.g. ``min``)."""
+    got: dict[str, Any] = {}
+    handles = []
+    for path in dict.fromkeys(paths):
+        try:
+            mod = model.get_submodule(path)
+        except AttributeError:
+            continue
+
+        def hook(m: nn.Module, args: tuple, kwargs: dict, _p: str = path) -> None:
+            if _p in got and combine is None:
+                return
+            try:
+                v = fn(_p, m, args, kwargs)
+            except Exception:  # a statistic we cannot take must not stop the run
+                v = None
+            old = got.get(_p)
+            got[_p] = v if old is None else old if v is None or combine is None else combine(old, v)
+
+        handles.append(mod.register_forward_pre_hook(hook, with_kwargs=True))
+    try:
+        with mode(model, training), torch.no_grad():
+            call(model, inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return {k: v for k, v in got.items() if v is not None}
+
+
+@contextlib.contextmanager
+def threads_for(flops: float, small: float = 5e7) -> Iterator[None]:
+    """One intra-op thread for small work: OpenMP spin-waits make tiny ops 10-100x slower when the
+    cores are shared (CI runners, parallel lint jobs), and one thread is as fast for them anyway."""
+    before = torch.get_num_threads()
+    if flops >= small or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,50 @@
+"""The ``modelcheck`` command: one typer app, one module per command.
+
+    modelcheck lint PATH...    lint model files (modelcheck.cli.lint)
+    modelcheck rules           list the installed rules (modelcheck.cli.rules)
+    modelcheck rule CODE       print a rule's documentation
+    modelcheck --version
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+import modelcheck
+from modelcheck.cli import lint as _lint
+from modelcheck.cli import rules as _rules
+
+app = typer.Typer(
+    name="modelcheck",
+    help="Static analysis for PyTorch model definitions: will this network train?",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("lint")(_lint.lint)
+app.command("rules")(_rules.list_rules)
+app.command("rule")(_rules.show_rule)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"modelcheck {modelcheck.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Static analysis for PyTorch model definitions: will this network train?"""
+
+
+def main() -> None:
+    """Console-script entry point (``modelcheck``)."""
+    app(prog_name="modelcheck")

@@ -1,0 +1,182 @@
+"""The default human report: one block per model, file-level lines, and a closing summary.
+
+Every piece of information is in the words; colour only repeats it, so a CI log without colour
+reads the same. Output depends on the report and the console width only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Mapping
+
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.padding import Padding
+from rich.text import Text
+
+from modelcheck.diagnostics import FileMessage, Metrics, ModelReport, RunReport, Severity
+from modelcheck.rule import Rule
+from modelcheck.render.extra import lipschitz_reason, measured_metrics, probe_device, suppressed
+from modelcheck.render.findings import findings_table, legend
+from modelcheck.render.numbers import fmt_count, fmt_num
+from modelcheck.render.profile import ProfileView
+from modelcheck.render.style import (
+    NOTE_STYLE,
+    OK_STYLE,
+    TOOL_ERROR_STYLE,
+    severity_style,
+)
+
+SEP = " \u00b7 "  # middle dot between header facts
+
+
+def render_text(
+    report: RunReport,
+    console: Console,
+    *,
+    rules: Mapping[str, Rule] | None = None,
+    verbose: bool = False,
+) -> None:
+    """Print ``report`` to ``console``, grouped by file in the order files first appear."""
+    models: dict[str, list[ModelReport]] = defaultdict(list)
+    messages: dict[str, list[FileMessage]] = defaultdict(list)
+    files: list[str] = []
+    for m in report.models:
+        models[m.file].append(m)
+        files.append(m.file)
+    for msg in report.messages:
+        messages[msg.file].append(msg)
+        files.append(msg.file)
+    for file in dict.fromkeys(files):
+        for m in models[file]:
+            console.print(ModelView(m, verbose=verbose))
+            console.print()
+        for msg in messages[file]:
+            console.print(file_message_line(msg))
+        if messages[file]:
+            console.print()
+    findings = [f for m in report.models for f in m.findings]
+    if findings and verbose:
+        for line in legend(findings, rules):
+            console.print(line)
+        console.print()
+    console.print(summary_line(report))
+    if findings and not verbose:
+        console.print(Text("`modelcheck rule CODE` explains a rule", NOTE_STYLE))
+
+
+class ModelView:
+    """One model: an error line, or header + metrics + findings + profile + notes."""
+
+    def __init__(self, model: ModelReport, *, verbose: bool = False) -> None:
+        self.model = model
+        self.verbose = verbose
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        m = self.model
+        if m.status != "ok":
+            yield error_line(m)
+            if self.verbose and m.error is not None and m.error.traceback:
+                yield Text(m.error.traceback.rstrip(), NOTE_STYLE)
+            if m.findings:  # what ran before the failure (structural rules) still counts
+                yield _indent(findings_table(m, verbose=self.verbose))
+            return
+        yield Text.assemble((m.file, "bold"), ": ", (m.model, "bold"))
+        facts = _facts(m, verbose=self.verbose)
+        if facts:
+            yield _indent(Text(SEP.join(facts), NOTE_STYLE))
+        yield _indent(metrics_text(m.metrics, measured_metrics(m), lipschitz_reason(m)))
+        if m.findings:
+            yield _indent(findings_table(m, verbose=self.verbose))
+        else:
+            yield _indent(Text("\u2713 no findings", OK_STYLE))
+        if m.profile:
+            yield _indent(ProfileView(m.profile, full=self.verbose))
+        for note in m.notes:
+            yield _indent(Text(f"note: {note}", NOTE_STYLE))
+
+
+def _facts(m: ModelReport, *, verbose: bool) -> list[str]:
+    facts = []
+    if m.num_parameters is not None:
+        facts.append(f"{fmt_count(m.num_parameters)} parameters")
+    if m.tracer:
+        facts.append(f"traced with {m.tracer}")
+    if m.input_source:
+        facts.append(f"inputs: {m.input_source}")
+    device = probe_device(m)
+    if device:
+        facts.append(f"probed on {device}")
+    if verbose and m.seconds is not None:
+        facts.append(f"{m.seconds:.2f}s")
+    return facts
+
+
+def metrics_text(metrics: Metrics, measured: Metrics | None, reason: str | None) -> Text:
+    """``forward gain 1.7 · backward gain 3.1e-09 · Lipschitz bound 310`` (+ measured values)."""
+
+    def gain(label: str, predicted: float | None, seen: float | None) -> Text:
+        out = Text.assemble(f"{label} ", (fmt_num(predicted), "bold"))
+        if seen is not None:
+            out.append(f" (measured {fmt_num(seen)})")
+        return out
+
+    bound = metrics.lipschitz_upper_bound
+    if bound is not None:
+        lip = Text.assemble("Lipschitz bound ", (fmt_num(bound), "bold"))
+    elif reason:
+        lip = Text.assemble("Lipschitz bound ", ("unbounded", "bold"), f" ({reason})")
+    else:
+        lip = Text.assemble("Lipschitz bound ", ("unknown", "bold"))
+    return Text(SEP).join(
+        [
+            gain("forward gain", metrics.forward_gain, measured.forward_gain if measured else None),
+            gain(
+                "backward gain", metrics.backward_gain, measured.backward_gain if measured else None
+            ),
+            lip,
+        ]
+    )
+
+
+def error_line(m: ModelReport) -> Text:
+    """``file: model: error [code]: message`` (the word "error" says it without the red)."""
+    code = f" [{m.error.code}]" if m.error is not None else ""
+    message = m.error.message if m.error is not None else "could not be analysed"
+    return Text(f"{m.file}: {m.model}: error{code}: {message}", TOOL_ERROR_STYLE)
+
+
+def file_message_line(msg: FileMessage) -> Text:
+    return Text.assemble(
+        f"{msg.file}: ", (msg.severity.value, severity_style(msg.severity)), f": {msg.message}"
+    )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def summary_line(report: RunReport) -> Text:
+    """``3 models, 1 error, 2 warnings, 0 infos in 2 files; 1 tool error; 4 suppressed``."""
+    files = {m.file for m in report.models} | {msg.file for msg in report.messages}
+    counts = [
+        (_plural(report.count(Severity.ERROR), "error"), Severity.ERROR),
+        (_plural(report.count(Severity.WARNING), "warning"), Severity.WARNING),
+        (_plural(report.count(Severity.INFO), "info"), Severity.INFO),
+    ]
+    out = Text(_plural(len(report.models), "model") + ", ", "bold")
+    for i, (word, severity) in enumerate(counts):
+        n = report.count(severity)
+        out.append(word, severity_style(severity) if n else "bold")
+        out.append(", " if i < len(counts) - 1 else "", "bold")
+    out.append(f" in {_plural(len(files), 'file')}", "bold")
+    if report.tool_errors:
+        out.append("; ")
+        out.append(_plural(report.tool_errors, "tool error"), TOOL_ERROR_STYLE)
+    hidden = sum(suppressed(m) for m in report.models)
+    if hidden:
+        out.append(f"; {hidden} suppressed", NOTE_STYLE)
+    return out
+
+
+def _indent(renderable: RenderableType) -> Padding:
+    return Padding(renderable, (0, 0, 0, 2), expand=False)

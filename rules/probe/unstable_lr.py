@@ -1,0 +1,53 @@
+"""# probe-unstable-lr (MC902)
+
+## What it does
+Reported by `modelcheck lint --probe`. A few times during the probe's run it estimates the top
+eigenvalue of the loss Hessian on the training batch by Hessian-vector-product power iteration
+(20 iterations, tolerance 1e-3, warm-started from the previous check) and compares it with the
+optimizer's stability threshold: `2/lr` for SGD, `(2 + 2β)/lr` with heavy-ball momentum β, and for
+Adam/AdamW the *preconditioned* sharpness `λ_max(P⁻¹H)`, `P = (1 − β₁ᵗ)·diag(√v̂ + ε)`, against
+`(2 + 2β₁)/((1 − β₁)·lr)` = `38/lr` at β₁ = 0.9. It warns when the sharpness exceeds 1.1× the
+threshold at three checks (all of them when fewer ran) while the loss rose or became non-finite:
+`unstable learning rate: top Hessian eigenvalue 830 > 2/lr = 200; largest stable lr ~ 2.4e-03`. When
+the last check sits at the threshold while the loss still falls it reports, as info, that training runs
+at the *edge of stability*, which is normal for a large learning rate and not a defect.
+
+## Why is this bad?
+On a quadratic, gradient descent with step `lr` diverges along every direction whose curvature exceeds
+`2/lr`; full-batch training self-stabilises at that edge (Cohen et al. 2021) but beyond it, with a rising
+loss, it is diverging. The largest stable learning rate is the threshold constant over the measured
+sharpness.
+
+## Example
+```python
+opt = torch.optim.SGD(model.parameters(), lr=1.0)  # sharpness 8 > 2/lr = 2: the loss climbs to NaN
+```
+
+## Use instead
+```python
+opt = torch.optim.SGD(model.parameters(), lr=0.1)  # below the reported largest stable lr
+# or warm the learning rate up, or add normalisation that lowers the sharpness
+```
+
+## References
+- Cohen, Kaur, Li, Kolter & Talwalkar, "Gradient Descent on Neural Networks Typically Occurs at the Edge
+  of Stability", ICLR 2021.
+- Cohen et al., "Adaptive Gradient Methods at the Edge of Stability", arXiv:2207.14484, 2022.
+- Rosca, Wu, Qin & Dherin, "On a continuous time model of gradient descent dynamics and instability in
+  deep learning", TMLR 2023.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from modelcheck.probe.findings import UNSTABLE_LR
+from modelcheck.rule import Violation, rule
+
+
+def check() -> Iterator[Violation]:
+    """Nothing to see statically: the probe reports this rule."""
+    yield from ()
+
+
+RULE = rule(code=UNSTABLE_LR.code, name=UNSTABLE_LR.name, severity=UNSTABLE_LR.severity)(check)

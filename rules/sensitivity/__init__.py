@@ -1,0 +1,1 @@
+"""Sensitivity rules (THEORY R6): they judge the lipschitz and jacobian passes' numbers."""

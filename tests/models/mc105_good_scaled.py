@@ -1,0 +1,23 @@
+"""MC105 good: single-head attention with 1/sqrt(d_k), Xavier q/k projections, d_k = 64 (sigma_S ~ 1)."""
+
+import torch
+from torch import nn
+
+
+class ScaledAttention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(64)
+        self.q, self.k, self.v = nn.Linear(64, 64), nn.Linear(64, 64), nn.Linear(64, 64)
+        for m in (self.q, self.k):
+            nn.init.xavier_normal_(m.weight)
+        self.out = nn.Linear(64, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x)
+        scores = self.q(h) @ self.k(h).transpose(-2, -1) / 8.0
+        return x + self.out(scores.softmax(dim=-1) @ self.v(h))
+
+
+def example_inputs() -> tuple[torch.Tensor, ...]:
+    return (torch.randn(4, 16, 64),)

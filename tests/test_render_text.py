@@ -1,0 +1,185 @@
+"""The rich terminal report, rendered without colour (as in a CI log) and asserted on as text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from io import StringIO
+
+import pytest
+from rich.console import Console
+
+import render_cases as rc
+from modelcheck.diagnostics import Finding, Metrics, ModelReport, RunReport, Severity
+from modelcheck.render import render_text
+from modelcheck.render.findings import location
+from modelcheck.render.numbers import fmt_count, fmt_num, fmt_ratio
+from modelcheck.render.sparkline import BARS
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def render(report: RunReport, *, width: int = 100, colour: bool = False, **kwargs: object) -> str:
+    if colour:
+        console = Console(
+            file=StringIO(), width=width, color_system="truecolor", force_terminal=True
+        )
+    else:
+        console = Console(file=StringIO(), width=width, color_system=None, force_terminal=False)
+    render_text(report, console, **kwargs)  # type: ignore[arg-type]
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert isinstance(out, str)
+    return out
+
+
+def only(*models: ModelReport) -> RunReport:
+    return RunReport(models=models)
+
+
+def test_plain_output_has_no_escape_codes_and_fits_the_width() -> None:
+    out = render(rc.FULL)
+    assert "\x1b[" not in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_colour_only_repeats_the_words() -> None:
+    coloured = render(rc.FULL, colour=True)
+    assert "\x1b[" in coloured
+    assert ANSI.sub("", coloured) == render(rc.FULL)
+
+
+def test_deterministic() -> None:
+    assert render(rc.FULL, verbose=True) == render(rc.FULL, verbose=True)
+
+
+def test_header_names_file_model_size_tracer_and_inputs() -> None:
+    out = render(only(rc.CLEAN))
+    assert f"{rc.CLEAN.file}: {rc.CLEAN.model}" in out
+    assert f"{fmt_count(rc.CLEAN.num_parameters)} parameters" in out
+    assert f"traced with {rc.CLEAN.tracer}" in out
+    assert str(rc.CLEAN.input_source) in out
+    assert "no findings" in out
+
+
+def test_metrics_line() -> None:
+    out = render(only(rc.CLEAN))
+    m = rc.CLEAN.metrics
+    assert f"forward gain {fmt_num(m.forward_gain)}" in out
+    assert f"backward gain {fmt_num(m.backward_gain)}" in out
+    assert f"Lipschitz bound {fmt_num(m.lipschitz_upper_bound)}" in out
+
+
+def test_unbounded_and_non_finite_metrics() -> None:
+    out = render(only(rc.NONFINITE))
+    assert "forward gain inf" in out and "backward gain nan" in out
+    assert "unbounded (softmax attention)" in out
+    unknown = replace(rc.NONFINITE, extra={})
+    assert "Lipschitz bound unknown" in render(only(unknown))
+
+
+def test_measured_gains_shown_beside_predicted() -> None:
+    measured = Metrics(forward_gain=1.5, backward_gain=0.8)
+    probed = replace(rc.CLEAN, extra={"measured": measured, "probe_device": "cuda:0"})
+    out = render(only(probed))
+    assert "probed on cuda:0" in out
+    assert f"(measured {fmt_num(1.5)})" in out and f"(measured {fmt_num(0.8)})" in out
+
+
+@pytest.mark.parametrize("f", rc.FINDINGS, ids=lambda f: f.rule)
+def test_every_finding_appears_with_code_module_location_and_message(f: Finding) -> None:
+    out = render(only(rc.MIXED))
+    flat = " ".join(out.split())  # messages may wrap
+    assert f.rule in out
+    assert (f.module or "(model)") in out
+    assert location(f, rc.MIXED) in flat
+    assert " ".join(f.message.split()) in flat  # markup-like "[B, T, 64]" printed literally
+    if f.fix:
+        assert f"fix: {f.fix}" in flat
+
+
+def test_findings_sorted_most_severe_first() -> None:
+    reordered = replace(rc.MIXED, findings=tuple(reversed(rc.FINDINGS)))
+    out = render(only(reordered))
+    shown = sorted(rc.FINDINGS, key=lambda f: out.index(f.rule))
+    ranks = [f.severity.rank for f in shown]
+    assert ranks == sorted(ranks, reverse=True)
+
+
+def test_probe_verdicts_only_when_present() -> None:
+    out = render(only(rc.MIXED))
+    assert "probe: confirmed" in out and "probe: not confirmed" in out
+    unprobed = replace(rc.MIXED, findings=tuple(f.with_(probe=None) for f in rc.FINDINGS))
+    assert "probe" not in render(only(unprobed))
+
+
+def test_profile_sparklines_with_extremes_and_steepest_step() -> None:
+    out = render(only(rc.MIXED))
+    rows = [
+        line for line in out.splitlines() if line.strip().startswith(("activation", "gradient"))
+    ]
+    assert len(rows) == 2
+    assert all(any(c in BARS for c in row) for row in rows)
+    first, last = rc.MIXED.profile[0], rc.MIXED.profile[-1]
+    assert f"min {fmt_num(first.gradient_rms)} ({first.label})" in out
+    assert f"max {fmt_num(last.gradient_rms)} ({last.label})" in out
+    step = rc.MIXED.profile[1].gradient_rms / rc.MIXED.profile[0].gradient_rms  # type: ignore[operator]
+    assert (
+        f"steepest gradient change {fmt_ratio(1 / step)} through {rc.MIXED.profile[1].label}" in out
+    )
+    assert "steepest activation change" not in out  # a 1% wobble is not news
+
+
+def test_no_profile_no_sparkline() -> None:
+    out = render(only(replace(rc.MIXED, profile=())))
+    assert "profile" not in out and not any(c in out for c in BARS)
+
+
+def test_measured_profile_rows() -> None:
+    out = render(only(rc.NONFINITE))
+    for row in ("activation (predicted)", "activation (measured)", "gradient (measured)"):
+        assert row in out
+
+
+def test_notes_and_tool_error_line() -> None:
+    out = render(rc.FULL)
+    assert f"note: {rc.MIXED.notes[0]}" in out
+    err = rc.BROKEN.error
+    assert err is not None
+    assert f"{rc.BROKEN.file}: {rc.BROKEN.model}: error [{err.code}]: {err.message}" in out
+    assert "Traceback" not in out
+    assert "Traceback" in render(rc.FULL, verbose=True)
+
+
+def test_file_message() -> None:
+    flat = " ".join(render(rc.FULL).split())
+    assert f"{rc.SKIPPED.file}: info: {rc.SKIPPED.message}" in flat
+
+
+@pytest.mark.parametrize(
+    ("report", "summary"),
+    [
+        (rc.FULL, "4 models, 2 errors, 1 warning, 2 infos in 5 files; 1 tool error; 2 suppressed"),
+        (only(rc.CLEAN), "1 model, 0 errors, 0 warnings, 0 infos in 1 file"),
+        (RunReport(), "0 models, 0 errors, 0 warnings, 0 infos in 0 files"),
+    ],
+)
+def test_summary(report: RunReport, summary: str) -> None:
+    out = render(report)
+    assert summary in out
+    # the counts come from the report, not from the renderer's own bookkeeping
+    assert f"{report.count(Severity.ERROR)} error" in summary
+
+
+def test_verbose_adds_numbers_and_profile_table_and_legend() -> None:
+    out = render(only(rc.MIXED), verbose=True, rules=rc.RULES)
+    assert "numbers: backward_gain=" in out
+    for stat in rc.MIXED.profile:
+        assert stat.label in out
+    assert f"MC301 depth-gradient-vanishing: {rc.RULES['MC301'].summary}" in out
+
+
+def test_findings_of_a_failed_model_still_shown() -> None:
+    partial = replace(rc.BROKEN, findings=rc.FINDINGS[:1])
+    out = render(only(partial))
+    assert "error [constructor]" in out and rc.FINDINGS[0].rule in out
+    assert "1 model, 1 error, 0 warnings, 0 infos in 1 file; 1 tool error" in out

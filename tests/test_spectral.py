@@ -1,0 +1,160 @@
+"""Certified spectral bounds (modelcheck.spectral): Gram ≥ exact SVD ≥ power iteration; every conv
+bound ≥ the exact operator norm of the materialised conv Jacobian, over strides, paddings, dilations,
+groups, transposition and dimensionality."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelcheck import spectral
+
+TOL = 1 + 1e-6
+
+
+def exact(mat: torch.Tensor) -> float:
+    return float(torch.linalg.matrix_norm(mat.double(), 2))
+
+
+def power_iteration(mat: torch.Tensor, iters: int = 100) -> float:
+    m = mat.double()
+    v = torch.randn(m.shape[1], dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for _ in range(iters):
+        v = m.T @ (m @ v)
+        v = v / v.norm()
+    return float((m @ v).norm())
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 40), cols=st.integers(1, 40), seed=st.integers(0, 2**16), scale=st.sampled_from([1e-6, 1.0, 1e4]))
+def test_gram_above_svd_above_power_iteration(rows: int, cols: int, seed: int, scale: float) -> None:
+    w = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * scale
+    g, s, p = spectral.gram_bound(w), exact(w), power_iteration(w)
+    assert g >= s / TOL
+    assert s >= p / TOL
+    assert g <= s * 1.01  # small matrices get enough iterations to be tight
+
+
+def test_gram_tightens_with_iterations() -> None:
+    w = torch.randn(200, 300, generator=torch.Generator().manual_seed(0))
+    bounds = [float(spectral.gram_bound_batched(w[None], k)[0]) for k in (2, 4, 6, 8)]
+    assert all(a >= b for a, b in zip(bounds, bounds[1:]))
+    assert bounds[-1] >= exact(w) / TOL
+
+
+@pytest.mark.parametrize("w", [torch.zeros(4, 5), torch.ones(3, 7), torch.eye(6) * 3])
+def test_gram_degenerate_matrices(w: torch.Tensor) -> None:
+    # worst case for Gram: r equal singular values give the factor r^(1/2^(k+1))
+    k = spectral.gram_iters(*w.shape)
+    got, want = spectral.gram_bound(w), exact(w)
+    assert want / TOL <= got <= want * min(w.shape) ** (1 / 2 ** (k + 1)) * TOL + 1e-300
+
+
+def test_complex_batched_gram() -> None:
+    z = torch.randn(5, 4, 6, dtype=torch.complex128, generator=torch.Generator().manual_seed(3))
+    got = spectral.gram_bound_batched(z)
+    want = torch.linalg.matrix_norm(z, 2)
+    assert torch.all(got >= want / TOL) and torch.all(got <= want * 1.01)
+
+
+def test_cheap_bound_is_certified() -> None:
+    w = torch.randn(60, 30, generator=torch.Generator().manual_seed(4))
+    assert spectral.cheap_bound(w) >= exact(w) / TOL
+
+
+def test_bai_yin_estimate_is_close_for_gaussian_matrices() -> None:
+    w = torch.randn(400, 900, generator=torch.Generator().manual_seed(5)) * 0.02
+    est = spectral.random_matrix_norm(400, 900, 0.0, 0.02)
+    assert est == pytest.approx(exact(w), rel=0.05)
+
+
+@pytest.mark.parametrize(("n", "left", "right", "mode", "want"), [
+    (5, 1, 1, "zeros", 1), (5, 1, 1, "reflect", 2), (5, 2, 2, "replicate", 3), (5, 2, 2, "circular", 2),
+    (3, 2, 2, "reflect", 3),
+])
+def test_pad_copy_count(n: int, left: int, right: int, mode: str, want: int) -> None:
+    assert spectral.pad_copy_count(n, left, right, mode) == want
+
+
+_CONV = {1: (F.conv1d, F.conv_transpose1d), 2: (F.conv2d, F.conv_transpose2d), 3: (F.conv3d, F.conv_transpose3d)}
+
+
+def conv_operator_norm(w: torch.Tensor, size: tuple[int, ...], cin: int, transposed: bool, **kw: object) -> float:
+    fn = _CONV[len(size)][1 if transposed else 0]
+    x0 = torch.zeros((1, cin) + size, dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(lambda x: fn(x, w.double(), **kw).flatten(), x0)
+    return exact(jac.reshape(jac.shape[0], -1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dim=st.sampled_from([1, 2, 2, 3]), k=st.integers(1, 3), s=st.integers(1, 3), d=st.integers(1, 2),
+    p=st.integers(0, 2), groups=st.sampled_from([1, 2]), transposed=st.booleans(), seed=st.integers(0, 999),
+    n=st.integers(4, 7),
+)
+def test_conv_bounds_above_exact_norm(dim: int, k: int, s: int, d: int, p: int, groups: int, transposed: bool,
+                                       seed: int, n: int) -> None:
+    if dim == 3:
+        n = min(n, 4)
+    gen = torch.Generator().manual_seed(seed)
+    cin, cout = 2 * groups, 2 * groups
+    if transposed:
+        p = min(p, d * (k - 1))  # PyTorch's constraint for transposed convs
+        w = torch.randn(cin, cout // groups, *([k] * dim), generator=gen, dtype=torch.float64)
+        kw = dict(stride=s, padding=p, dilation=d, groups=groups)
+        x_size = (n,) * dim
+        out = _CONV[dim][1](torch.zeros((1, cin) + x_size, dtype=torch.float64), w, **kw)
+        want = conv_operator_norm(w, x_size, cin, True, **kw)
+        got = spectral.conv_bound(w, transposed=True, input_size=tuple(out.shape[2:]), **kw)
+    else:
+        w = torch.randn(cout, cin // groups, *([k] * dim), generator=gen, dtype=torch.float64)
+        kw = dict(stride=s, padding=p, dilation=d, groups=groups)
+        if n + 2 * p < d * (k - 1) + 1:
+            return
+        want = conv_operator_norm(w, (n,) * dim, cin, False, **kw)
+        got = spectral.conv_bound(w, input_size=(n,) * dim, **kw)
+    for name, value in got.parts.items():
+        assert value >= want / TOL, (name, value, want)
+    assert got.value == min(got.parts.values())
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv_bound_with_copy_padding(mode: str) -> None:
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1, padding_mode=mode).double()
+    x0 = torch.zeros(1, 3, 6, 6, dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(lambda x: (conv(x) - conv.bias.view(1, -1, 1, 1)).flatten(), x0)
+    want = exact(jac.reshape(jac.shape[0], -1))
+    got = spectral.conv_bound(conv.weight, padding=1, input_size=(6, 6), padding_mode=mode)
+    assert got.value >= want / TOL
+    if mode == "circular":  # Sedghi et al.: exact on the input grid
+        assert got.parts["conv:fft"] == pytest.approx(want, rel=1e-3)
+
+
+def test_patchify_and_pointwise_reshape_bound_is_exact() -> None:
+    gen = torch.Generator().manual_seed(7)
+    w = torch.randn(8, 3, 4, 4, generator=gen, dtype=torch.float64)  # ViT-style k = s
+    want = conv_operator_norm(w, (8, 8), 3, False, stride=4)
+    got = spectral.conv_bound(w, stride=4, input_size=(8, 8))
+    assert got.value == pytest.approx(want, rel=1e-3)
+    w1 = torch.randn(5, 6, 1, 1, generator=gen, dtype=torch.float64)
+    assert spectral.conv_bound(w1, input_size=(4, 4)).value == pytest.approx(exact(w1.reshape(5, 6)), rel=1e-3)
+
+
+def test_fft_bound_is_tight_for_stride_one() -> None:
+    gen = torch.Generator().manual_seed(8)
+    w = torch.randn(4, 3, 3, 3, generator=gen, dtype=torch.float64)
+    want = conv_operator_norm(w, (10, 10), 3, False, padding=1)
+    got = spectral.conv_bound(w, padding=1, input_size=(10, 10))
+    assert got.method == "conv:fft"
+    assert want / TOL <= got.value <= want * 1.2
+
+
+def test_conv_bound_without_input_size_uses_reshape_bounds() -> None:
+    w = torch.randn(4, 3, 3, 3)
+    got = spectral.conv_bound(w, padding=1)
+    assert "conv:fft" not in got.parts and math.isfinite(got.value)
