@@ -21,15 +21,31 @@ from modelcheck import inputs as example
 from modelcheck import loading
 from modelcheck.checks import Place, run_checks
 from modelcheck.config import Settings
-from modelcheck.diagnostics import FileMessage, Finding, LayerStat, Metrics, ModelReport, Severity
+from modelcheck.diagnostics import (
+    FileMessage,
+    Finding,
+    LayerStat,
+    Metrics,
+    ModelReport,
+    Severity,
+)
 from modelcheck.discovery import package_root
-from modelcheck.engine import NO_MODELS, FileJob, FileResult, error_info, file_error, rules_for
+from modelcheck.engine import (
+    NO_MODELS,
+    FileJob,
+    FileResult,
+    error_info,
+    file_error,
+    rules_for,
+)
 from modelcheck.errors import FileError, UsageError
 from modelcheck.ir import Graph, Op, SourceLoc
 from modelcheck.passes import PassContext
 from modelcheck.registry import RuleSet
 from modelcheck.rule import Rule, RuleContext
+from modelcheck.sites import record_sites
 from modelcheck.suppress import Suppressor
+from modelcheck.trace import trace_model
 
 
 def lint_module_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileResult:
@@ -115,7 +131,7 @@ def _lint_model(
         notes.append(found.note)
 
     torch.manual_seed(0)
-    graph = _trace(model, found.tensors, sites, settings.tracer)
+    graph = trace_model(model, found.tensors, sites=sites, prefer=settings.tracer)
     notes[:0] = graph.notes
     place = Place(job.src.path, job.src.display, cand.line)
     ctx = PassContext(inputs=found.tensors, meta=meta, settings={"options": settings.options, "meta": meta, "model": model})
@@ -158,19 +174,7 @@ def _lint_model(
 
 
 def _record_sites(roots: tuple[Path, ...]) -> contextlib.AbstractContextManager[Any]:
-    try:
-        from modelcheck.sites import record_sites
-    except ImportError:  # TEMPORARY until modelcheck.sites lands
-        from modelcheck._fallback import record_sites
     return record_sites([str(r) for r in roots])
-
-
-def _trace(model: torch.nn.Module, tensors: tuple[Any, ...] | None, sites: Mapping[int, Any], prefer: str | None) -> Graph:
-    try:
-        from modelcheck.trace import trace_model
-    except ImportError:  # TEMPORARY until modelcheck.trace lands
-        from modelcheck._fallback import trace_model
-    return trace_model(model, tensors, sites=sites, prefer=prefer)
 
 
 def _profile(graph: Graph) -> tuple[LayerStat, ...]:

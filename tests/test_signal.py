@@ -84,6 +84,22 @@ class Tokens(nn.Module):
         return self.norm(h)
 
 
+class MHABlocks(nn.Module):
+    """Custom post-LN blocks around nn.MultiheadAttention: fx keeps the attention as one leaf."""
+
+    def __init__(self, layers: int = 6, d: int = 32) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(100, d)
+        self.attn = nn.ModuleList(nn.MultiheadAttention(d, 4, batch_first=True) for _ in range(layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(layers))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = self.emb(ids)
+        for attn, norm in zip(self.attn, self.norms):
+            h = norm(h + attn(h, h, h, need_weights=False)[0])
+        return h
+
+
 class Recurrent(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -116,6 +132,7 @@ CASES = [
     ("postln-4", lambda: Tokens(False), lambda: (IDS(4, 16),), 0.5),
     ("preln-4", lambda: Tokens(True), lambda: (IDS(4, 16),), 0.5),
     ("lstm", lambda: Recurrent(), lambda: (IDS(8, 12),), 0.3),
+    ("mha-leaf-postln-6", lambda: MHABlocks(), lambda: (IDS(4, 16),), 0.4),
 ]
 
 

@@ -16,11 +16,13 @@ class SignalState(NamedTuple):
     r  covariance between two distinct positions (samples, tokens, pixels), mean included;
        r/q is the correlation that attention and pooling care about
     g  per-coordinate second moment of dL/dh for L = sum(y * u), u ~ N(0, 1) at the model output
+    gr covariance of dL/dh between distinct positions (attention averages it in, like r)
     """
 
     q: float
     r: float
     g: float
+    gr: float = 0.0
 
     @property
     def rms(self) -> float:

@@ -7,8 +7,8 @@ for token ids), with κ(x) = ‖J(x)‖·rms(x)/rms(f(x)). Stored in ``graph.fac
 
 Needs the live model (``ctx.settings["model"]``) and real inputs; skipped on meta. Runs in eval mode
 unless ``ctx.settings["jacobian_mode"] == "train"`` (then by double-VJP, buffers restored afterwards).
-Settings: ``jacobian_max_iters`` (50), ``jacobian_tol`` (1e-4), ``jacobian_budget_s`` (30, split
-between the modules and the whole model), ``jacobian_max_modules`` (256).
+Settings: ``jacobian_max_iters`` (50), ``jacobian_tol`` (1e-4), ``jacobian_budget_s`` (15: the whole
+model may use 60%, the modules the rest), ``jacobian_max_modules`` (256).
 """
 
 from __future__ import annotations
@@ -39,20 +39,33 @@ def run(graph: Graph, ctx: PassContext) -> None:
     training = s.get("jacobian_mode", "eval") == "train"
     opts = dict(max_iters=int(s.get("jacobian_max_iters", 50)), tol=float(s.get("jacobian_tol", 1e-4)),
                 functional=not training)
-    budget = float(s.get("jacobian_budget_s", 30.0))
+    budget = float(s.get("jacobian_budget_s", 15.0))
     notes: list[str] = []
     inputs = tuple(ctx.inputs or ())
+
+    # the whole model first: κ is what R6 judges; the modules only name the culprit
+    t_end = time.perf_counter() + budget
+    whole, x_desc = None, "no float input"
+    try:
+        f, x, x_desc = _model_fn(graph, model, inputs, training)
+        if f is not None:
+            with capture.mode(model, training), capture.threads_for(_work(model, x)):
+                r = jacobian_norm(f, x, deadline=time.perf_counter() + 0.6 * budget, **opts)
+            whole = JacobianFact(*r)
+            if not r.converged:
+                notes.append(f"whole-model power iteration stopped after {r.iters} iterations without converging")
+    except Exception as exc:
+        notes.append(f"whole-model local norm failed: {exc}")
 
     firsts = _module_nodes(graph, model, int(s.get("jacobian_max_modules", 256)), notes)
     per_module: dict[str, JacobianFact] = {}
     captured = capture.on_inputs(model, inputs, firsts, _snapshot, training=training) if firsts else {}
-    deadline = time.perf_counter() + budget / 2
     with capture.mode(model, training):
         for path, node in firsts.items():
             got = captured.get(path)
             if got is None:
                 continue
-            if time.perf_counter() > deadline:
+            if time.perf_counter() > t_end:
                 notes.append(f"time budget reached after {len(per_module)} of {len(firsts)} modules")
                 break
             f, x = _module_fn(model.get_submodule(path), *got)
@@ -60,24 +73,13 @@ def run(graph: Graph, ctx: PassContext) -> None:
                 continue
             try:
                 with capture.threads_for(_work(model.get_submodule(path), x)):
-                    r = jacobian_norm(f, x, deadline=deadline, **opts)
+                    r = jacobian_norm(f, x, deadline=t_end, **opts)
             except Exception as exc:
                 notes.append(f"{path}: {exc}")
                 continue
             per_module[path] = JacobianFact(*r)
             node.facts[JACOBIAN] = per_module[path]
 
-    whole, x_desc = None, "no float input"
-    try:
-        f, x, x_desc = _model_fn(graph, model, inputs, training)
-        if f is not None:
-            with capture.mode(model, training), capture.threads_for(_work(model, x)):
-                r = jacobian_norm(f, x, deadline=time.perf_counter() + budget / 2, **opts)
-            whole = JacobianFact(*r)
-            if not r.converged:
-                notes.append(f"whole-model power iteration stopped after {r.iters} iterations without converging")
-    except Exception as exc:
-        notes.append(f"whole-model local norm failed: {exc}")
     graph.facts[JACOBIAN] = JacobianSummary(whole, x_desc, per_module, "train" if training else "eval", tuple(notes))
 
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from modelcheck.ir import Graph, Node
 from modelcheck.passes.facts import SignalState
-from modelcheck.passes.signal_mixing import attention_state
+from modelcheck.passes.signal_mixing import attention_state, value_path, value_path_r
 from modelcheck.passes.signal_ops import State, _shape, param_moments
 
 
@@ -70,21 +70,41 @@ def mha_forward(graph: Graph, node: Node, ins: Sequence[State]) -> tuple[float, 
     return fo[0] * q_out + fo[1], fo[0] * r_out + fo[1]
 
 
-def mha_backward(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, g: float) -> list[float]:
+def _paths(graph: Graph, node: Node, ins: Sequence[State], out: SignalState) -> tuple[float, float, float, float] | None:
+    """(g to the query input, to the key input, to the value input, gradient covariance at values)."""
     xs = _inputs(ins)
     if xs is None:
-        return [g for _ in ins]
+        return None
     (fq, fk, fv), fo = _proj_factors(graph, node)
     q, k, v = _project(xs[0], fq), _project(xs[1], fk), _project(xs[2], fv)
     t = _t(node)
     _, _, s = attention_state(q, k, v, d=1, t=t, scale=1.0, causal=bool(node.attrs.get("is_causal")))
     # d=1 with scale 1 stands for scale² d_k = 1 (the default 1/sqrt(d_k) scaling).
-    g_ctx = g * fo[0] * _cols_ratio(graph, node)
+    g_ctx = out.g * fo[0] * _cols_ratio(graph, node)
+    rho = min(out.gr / out.g, 1.0) if out.g else 0.0
     spread = max(v.q - v.r, 0.0) / max(t, 1)
-    gq, gk, gv = g_ctx * spread * k.q * fq[0], g_ctx * spread * q.q * fk[0], g_ctx * s * fv[0]
+    return (g_ctx * spread * k.q * fq[0], g_ctx * spread * q.q * fk[0],
+            g_ctx * value_path(1.0, rho, s) * fv[0], g_ctx * value_path_r(1.0, rho, t) * fv[0])
+
+
+def _spread(node: Node, ins: Sequence[State], gq: float, gk: float, gv: float) -> list[float]:
     if len(node.inputs) >= 3 and node.inputs[0] is node.inputs[1] is node.inputs[2]:
         return [gq + gk + gv, 0.0, 0.0] + [0.0] * (len(ins) - 3)
     return [gq, gk, gv] + [0.0] * (len(ins) - 3)
+
+
+def mha_backward(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, g: float) -> list[float]:
+    p = _paths(graph, node, ins, out)
+    return [g for _ in ins] if p is None else _spread(node, ins, p[0], p[1], p[2])
+
+
+def mha_backward_r(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, contrib: list[float]) -> list[float]:
+    """Gradient covariance between positions after the value path averaged the queries' gradients."""
+    rho = min(out.gr / out.g, 1.0) if out.g else 0.0
+    p = _paths(graph, node, ins, out)
+    if p is None:
+        return [c * rho for c in contrib]
+    return _spread(node, ins, p[0] * rho, p[1] * rho, p[3])
 
 
 def _cols_ratio(graph: Graph, node: Node) -> float:

@@ -9,6 +9,7 @@ from typing import Sequence
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes.facts import SignalState
 from modelcheck.passes.signal_ops import (
+    BACKWARD_R,
     State,
     _first,
     _numel,
@@ -69,6 +70,15 @@ def _norm_b(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, g:
     # the λ = E[φ²]/Var[φ] factor of BN-plain nets (THEORY §3.2).
     var = max(x.q - x.r, 0.0) if _centres_positions(node, graph.training) else x.q
     return [g * g2 / (var + eps)] + [0.0] * (len(ins) - 1)
+
+
+def _norm_r(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, contrib: list[float]) -> list[float]:
+    if _centres_positions(node, graph.training):
+        return [0.0 for _ in contrib]  # the backward of a centring subtracts the shared gradient
+    return [c * out.gr / out.g if out.g else 0.0 for c in contrib]
+
+
+BACKWARD_R[Op.NORM] = _norm_r
 
 
 @forward(Op.RESHAPE, Op.SPLIT, Op.IDENTITY, Op.PAD, Op.UPSAMPLE, Op.OUTPUT)
@@ -271,9 +281,36 @@ def _attention_b(graph: Graph, node: Node, ins: Sequence[State], out: SignalStat
     q, k, v = ins[0], ins[1], ins[2]
     d, t, scale = _sdpa_dims(node)
     _, _, s = attention_state(q, k, v, d=d, t=t, scale=scale, causal=bool(node.attrs.get("is_causal")))  # type: ignore[arg-type]
-    # Value path carries Σ_i p_ij² ≈ s; the score path is O(scale² d (q_v - r_v) / T).
+    # Value path: dL/dv_j = Σ_i p_ij δ_i carries s·g from independent δ_i plus the correlated part;
+    # the score path is O(scale² d (q_v - r_v) / T).
     spread = max(v.q - v.r, 0.0) * scale * scale * d / max(t, 1)  # type: ignore[union-attr]
-    return [g * spread * k.q, g * spread * q.q, g * s] + [0.0] * (len(ins) - 3)  # type: ignore[union-attr]
+    return [g * spread * k.q, g * spread * q.q, value_path(g, out.gr, s)] + [0.0] * (len(ins) - 3)  # type: ignore[union-attr]
+
+
+def value_path(g: float, gr: float, s: float) -> float:
+    """E[(Σ_i p_ij δ_i)²] with E δ² = g, E δδ' = gr and Σ_i p_ij² ≈ s, Σ_i p_ij ≈ 1."""
+    return s * g + (1 - s) * min(gr, g)
+
+
+def value_path_r(g: float, gr: float, t: int) -> float:
+    """Covariance of two keys' value gradients: both average the same queries' δ."""
+    return min(g, gr + (g - gr) / max(t, 1))
+
+
+def _attention_r(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, contrib: list[float]) -> list[float]:
+    if _is_mha_leaf(node):
+        from modelcheck.passes.signal_mha import mha_backward_r
+
+        return mha_backward_r(graph, node, ins, out, contrib)
+    rho = out.gr / out.g if out.g else 0.0
+    res = [c * rho for c in contrib]
+    if len(res) >= 3:
+        _, t, _ = _sdpa_dims(node)
+        res[2] = min(contrib[2], value_path_r(out.g, out.gr, t))
+    return res
+
+
+BACKWARD_R[Op.ATTENTION] = _attention_r
 
 
 __all__ = ["attention_state", "softmax_concentration", "_first"]

@@ -20,6 +20,9 @@ Bwd = Callable[[Graph, Node, Sequence[State], SignalState, float], "list[float]"
 
 FORWARD: dict[Op, Fwd] = {}
 BACKWARD: dict[Op, Bwd] = {}
+# Gradient covariance between positions: by default each contribution keeps the output's gradient
+# correlation; ops that mix or centre positions (attention, batch/instance norm) override it.
+BACKWARD_R: dict[Op, Callable[[Graph, Node, Sequence[State], SignalState, list[float]], list[float]]] = {}
 
 
 def forward(*ops: Op) -> Callable[[Fwd], Fwd]:

@@ -69,9 +69,13 @@ def _isometry(topo: Topo, weights: list[Node], fns: tuple[str, ...]) -> tuple[bo
     """(isometric, checked): cheap tests first, and the first non-orthogonal weight settles it."""
     if not set(fns) <= ISOMETRIC_FNS or len(weights) < ISOMETRY_MIN_DEPTH:
         return False, True
+    stats = topo.graph.facts.get("init_stats") or {}
     for w in weights:
         t = topo.graph.param(w, "weight") if w.op in (Op.LINEAR, Op.CONV) else None
         ok = None if t is None else _orthogonal(t)
+        if ok is None and t is not None:  # on meta: what the init recorder saw
+            rec = stats.get(w.params.get("weight", ""))
+            ok = True if getattr(rec, "kind", "") == "orthogonal" else None
         if ok is None:
             return False, False
         if not ok:

@@ -134,7 +134,10 @@ def param_info(graph: Graph, name: str | None) -> ParamInfo | None:
         zero = bool(getattr(stats, "is_zero", False))
         const = bool(getattr(stats, "is_constant", False))
         numel = int(getattr(stats, "numel", 0) or (t.numel() if t is not None else 0))
-        return ParamInfo(mean, std, rms, abs(mean) if const else rms, zero, numel, shape)
+        absmax = float(getattr(stats, "absmax", math.nan))
+        if not math.isfinite(absmax):
+            absmax = abs(mean) if const else rms
+        return ParamInfo(mean, std, rms, absmax, zero, numel, shape)
     if t is None or t.is_meta or t.numel() == 0 or not t.is_floating_point():
         return None
     d = t.detach().double()
