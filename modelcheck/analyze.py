@@ -113,7 +113,7 @@ def _lint_model(
 ) -> ModelReport:
     folder = job.src.path.parent
     roots = tuple(dict.fromkeys((folder, package_root(folder)[0], settings.root.resolve())))
-    model, sites, meta, notes = loading.build(
+    model, sites, meta, notes, init_records = loading.build(
         cand, settings.kwargs_for(cand.name), meta=settings.meta, sites=lambda: _record_sites(roots), roots=roots
     )
     if cand.line is not None:  # modelcheck built the root itself: its best line is the definition
@@ -134,7 +134,7 @@ def _lint_model(
     graph = trace_model(model, found.tensors, sites=sites, prefer=settings.tracer)
     notes[:0] = graph.notes
     place = Place(job.src.path, job.src.display, cand.line)
-    ctx = PassContext(inputs=found.tensors, meta=meta, settings={"options": settings.options, "meta": meta, "model": model})
+    ctx = PassContext(inputs=found.tensors, meta=meta, init_records=init_records, settings={"options": settings.options, "meta": meta, "model": model})
     rctx = RuleContext(
         model=cand.name, file=job.src.display, has_inputs=found.tensors is not None, settings={"options": settings.options}
     )

@@ -15,6 +15,7 @@ import contextlib
 import fnmatch
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -42,12 +43,16 @@ class FileJob:
 
 @dataclass
 class RunStats:
-    """What the last run did, for ``--debug`` (files seen, imported, served from the cache)."""
+    """What the last run did in this process, for ``--debug`` (workers of ``--jobs`` keep their own)."""
 
-    files: int = 0
-    linted: int = 0
-    cached: int = 0
+    files: int = 0  # files found
+    linted: int = 0  # files imported and linted
+    cached: int = 0  # files served from the cache
     seconds: float = 0.0
+
+    def reset(self) -> None:
+        self.files = self.linted = self.cached = 0
+        self.seconds = 0.0
 
 
 LAST_RUN = RunStats()
@@ -60,7 +65,7 @@ def lint_paths(paths: Sequence[str], settings: Settings, *, rules: RuleSet | Non
     or model ends up in the report.
     """
     t0 = time.perf_counter()
-    LAST_RUN.__init__()  # type: ignore[misc]  # reset in place: the CLI holds a reference
+    LAST_RUN.reset()
     files, missing = collect_files(paths, exclude=settings.exclude, root=settings.root)
     slots: list[FileResult | FileJob] = [
         file_error(m, MissingPathError("no such file or directory", hint="check the path"), settings)
@@ -174,8 +179,6 @@ def _has_tool_error(result: FileResult) -> bool:
 
 def error_info(exc: BaseException, settings: Settings) -> ErrorInfo:
     """The one line (and, with ``--debug``, the traceback) of an error report."""
-    import traceback
-
     tb = "".join(traceback.format_exception(exc)) if settings.debug else None
     if isinstance(exc, ModelcheckError):
         return ErrorInfo(exc.code, str(exc), tb)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Literal, Mapping, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Literal, NamedTuple
 
 Kind = Literal["phi2", "dphi2", "phi", "dphi", "phi_phi_corr"]
 
@@ -54,7 +55,9 @@ def is_known(fn: str | None, attrs: Mapping[str, object] | None = None) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _callable(fn: str, attrs_key: tuple[tuple[str, object], ...]):  # type: ignore[no-untyped-def]
-    from modelcheck.meanfield import activation_fn  # lazy: meanfield may one day import from here
+    from modelcheck.meanfield import (
+        activation_fn,  # lazy: meanfield may one day import from here
+    )
 
     return activation_fn(fn, dict(attrs_key))
 

@@ -217,8 +217,11 @@ def configure_hint(name: str, needed: list[str]) -> str:
 
 def build(
     cand: Candidate, kwargs: Mapping[str, Any], *, meta: bool, sites: Callable[[], Any], roots: tuple[Path, ...]
-) -> tuple[nn.Module, Mapping[int, Any], bool, list[str]]:
-    """Construct the model; returns (model, construction sites, built on meta, notes).
+) -> tuple[nn.Module, Mapping[int, Any], bool, list[str], Mapping[str, Any]]:
+    """Construct the model; returns (model, construction sites, built on meta, notes, init records).
+
+    On the meta device the weights have no values, so the init calls made while building are
+    recorded (``modelcheck.meta``) and returned as parameter name -> InitRecord for the passes.
 
     ``sites`` is a factory of the site-recording context manager. A real build that runs out of
     memory is retried on the meta device (the passes work from shapes and init statistics).
@@ -231,14 +234,14 @@ def build(
             hint=configure_hint(cand.name, needed),
         )
     try:
-        model, recorded = _build_once(cand, kwargs, meta, sites, roots)
+        model, recorded, inits = _build_once(cand, kwargs, meta, sites, roots)
     except _OutOfMemory as oom:
         if meta:
             raise ConstructorError(f"{cand.name}(): {oom.args[0]}") from None
         notes.append(f"built on the meta device: a real build ran out of memory ({oom.args[0]})")
-        model, recorded = _build_once(cand, kwargs, True, sites, roots)
+        model, recorded, inits = _build_once(cand, kwargs, True, sites, roots)
         meta = True
-    return model, recorded, meta, notes
+    return model, recorded, meta, notes, inits
 
 
 class _OutOfMemory(Exception):
@@ -247,11 +250,14 @@ class _OutOfMemory(Exception):
 
 def _build_once(
     cand: Candidate, kwargs: Mapping[str, Any], meta: bool, sites: Callable[[], Any], roots: tuple[Path, ...]
-) -> tuple[nn.Module, Mapping[int, Any]]:
+) -> tuple[nn.Module, Mapping[int, Any], Mapping[str, Any]]:
+    from modelcheck.meta import record_init
+
     torch.manual_seed(0)
     device = torch.device("meta") if meta else contextlib.nullcontext()
+    recorder = record_init() if meta else contextlib.nullcontext()
     try:
-        with sites() as recorded, device:
+        with sites() as recorded, device, recorder as rec:
             model = cand.obj(**kwargs)
     except MemoryError as exc:
         raise _OutOfMemory(one_line(exc)) from None
@@ -271,7 +277,8 @@ def _build_once(
             f"{cand.name}() returned {type(model).__name__}, not an nn.Module",
             hint="a factory must return the model",
         )
-    return model, recorded if isinstance(recorded, Mapping) else {}
+    inits = rec.resolve(model) if rec is not None else {}
+    return model, recorded if isinstance(recorded, Mapping) else {}, inits
 
 
 def _kwargs_text(kwargs: Mapping[str, Any]) -> str:

@@ -4,10 +4,12 @@ v ~ N(0, I)/‖·‖; repeat w = J v, v′ = Jᵀw, σ̂ = √‖v′‖, v = v�
 (‖JᵀJv‖ ≤ σ²) and converges to it. Three ways to apply J, tried in order:
 
 1. ``torch.func.jvp`` + a reused ``torch.func.vjp`` closure;
-2. the same under the math SDPA backend (forward-mode AD is not implemented for CPU flash attention);
-3. double-VJP with plain autograd: one forward graph, J v = ∂⟨Jᵀu, v⟩/∂u. This is also the path for
-   training mode (BatchNorm updates its buffers in place, which ``torch.func`` refuses; dropout masks
-   must stay fixed across iterations).
+2. the same under the math SDPA backend and without the fused ``TransformerEncoderLayer`` fast path
+   (neither CPU flash attention nor ``_transformer_encoder_layer_fwd`` has forward-mode AD);
+3. double-VJP with plain autograd, also under the math backend (flash attention's backward is not
+   differentiable): one forward graph, J v = ∂⟨Jᵀu, v⟩/∂u. This is also the path for training mode
+   (BatchNorm updates its buffers in place, which ``torch.func`` refuses; dropout masks must stay
+   fixed across iterations).
 """
 
 from __future__ import annotations
@@ -33,13 +35,27 @@ class PowerResult(NamedTuple):
 
 @contextlib.contextmanager
 def _math_sdpa() -> Iterator[None]:
+    """Math attention (differentiable twice, forward-mode ready) and no fused encoder-layer fast path."""
+    mha = getattr(torch.backends, "mha", None)
+    fast = mha.get_fastpath_enabled() if mha is not None else None
     try:
         from torch.nn.attention import SDPBackend, sdpa_kernel
     except ImportError:  # older torch
-        yield
-        return
-    with sdpa_kernel([SDPBackend.MATH]):
-        yield
+        kernel: contextlib.AbstractContextManager = contextlib.nullcontext()
+    else:
+        kernel = sdpa_kernel([SDPBackend.MATH])
+    try:
+        if mha is not None:
+            mha.set_fastpath_enabled(False)
+        with kernel:
+            yield
+    finally:
+        if mha is not None and fast is not None:
+            mha.set_fastpath_enabled(fast)
+
+
+def _norm(t: torch.Tensor) -> float:
+    return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))  # float32 squares overflow at 1e19
 
 
 def _rms(t: torch.Tensor) -> float:
@@ -89,7 +105,7 @@ def jacobian_norm(
     if functional:
         attempts.append(("jvp/vjp", lambda: _func_ops(f, x), contextlib.nullcontext()))
         attempts.append(("jvp/vjp+math-sdpa", lambda: _func_ops(f, x), _math_sdpa()))
-    attempts.append(("double-vjp", lambda: _double_vjp_ops(f, x), contextlib.nullcontext()))
+    attempts.append(("double-vjp", lambda: _double_vjp_ops(f, x), _math_sdpa()))
     errors: list[str] = []
     for method, make, ctxm in attempts:
         try:
@@ -109,13 +125,18 @@ def _iterate(j: Fn, jt: Fn, x: torch.Tensor, y: torch.Tensor, method: str, max_i
     est, prev, it, converged = 0.0, -1.0, 0, False
     with torch.no_grad():  # function transforms ignore an outer no_grad; autograd.grad reuses its graph
         for it in range(1, max_iters + 1):
+            # normalise between J and Jᵀ: σ̂² = ‖Jv‖·‖Jᵀ(Jv/‖Jv‖)‖ cannot under/overflow where σ² would
             w = j(v)
-            v2 = jt(w)
-            n = float(v2.norm())
+            nw = _norm(w)
+            if nw == 0.0 or not math.isfinite(nw):
+                est, converged = (0.0, True) if nw == 0.0 else (math.inf, False)
+                break
+            v2 = jt(w / nw)
+            n = _norm(v2)
             if n == 0.0 or not math.isfinite(n):
                 est, converged = (0.0, True) if n == 0.0 else (math.inf, False)
                 break
-            est = math.sqrt(n)
+            est = math.sqrt(nw * n)
             v = (v2 / n).detach()
             if it >= 3 and abs(est - prev) <= tol * est:
                 converged = True

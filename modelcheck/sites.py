@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import weakref
 from pathlib import Path
@@ -27,6 +28,8 @@ import torch
 from modelcheck.ir import SourceLoc
 
 __all__ = ["record_sites"]
+
+_INSTALLED = re.compile(r"[\\/](site|dist)-packages[\\/]")
 
 
 class _RootFilter:
@@ -40,7 +43,8 @@ class _RootFilter:
         hit = self._cache.get(filename)
         if hit is None:
             path = os.path.abspath(filename) if not filename.startswith("<") else ""
-            hit = bool(path) and any(path.startswith(r) for r in self.roots)
+            # A virtualenv inside the project is still library code, not the user's.
+            hit = bool(path) and any(path.startswith(r) for r in self.roots) and not _INSTALLED.search(path)
             self._cache[filename] = hit
         return hit
 
@@ -51,7 +55,8 @@ def _site(module: torch.nn.Module, under: _RootFilter) -> SourceLoc | None:
         code = frame.f_code
         if under(code.co_filename):
             # Skip the constructor chain of the module itself (super().__init__() lines).
-            own = code.co_name == "__init__" and code.co_argcount > 0 and frame.f_locals.get(code.co_varnames[0]) is module
+            own = (code.co_name == "__init__" and code.co_argcount > 0
+                   and frame.f_locals.get(code.co_varnames[0]) is module)
             if not own:
                 return SourceLoc(code.co_filename, frame.f_lineno)
         frame = frame.f_back  # type: ignore[assignment]

@@ -149,8 +149,13 @@ def _pairs(padding: object, kernel: Sequence[int], dilation: Sequence[int]) -> l
     return [(int(x), int(x)) for x in p]
 
 
-def _tup(x: object, r: int) -> tuple[int, ...]:
+def as_tuple(x: object, r: int) -> tuple[int, ...]:
     return tuple(int(v) for v in x) if isinstance(x, (tuple, list)) else (int(x),) * r  # type: ignore[arg-type]
+
+
+def reuse_counts(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> list[int]:
+    """Max number of window taps that read one input element, per axis: ⌈k/(s/gcd(s, d))⌉."""
+    return [math.ceil(k / (st // math.gcd(st, dl))) for k, st, dl in zip(kernel, stride, dilation)]
 
 
 def conv_bound(
@@ -169,7 +174,7 @@ def conv_bound(
     w = weight.detach()
     r = w.dim() - 2
     kernel = tuple(int(k) for k in w.shape[2:])
-    s, d = _tup(stride, r), _tup(dilation, r)
+    s, d = as_tuple(stride, r), as_tuple(dilation, r)
     pads = _pairs(padding, kernel, d)
     # as a forward conv: (out, in/g, *k) — a transposed conv's weight already has that layout for its adjoint
     out_c, in_g = int(w.shape[0]), int(w.shape[1])
@@ -186,7 +191,7 @@ def conv_bound(
         pad_factor = math.sqrt(math.prod(max(pl, pr) + 1 for pl, pr in pads))  # replicate is the worst case
 
     # (b) reshape bound: every input element is used by at most m_i taps per axis
-    m = [math.ceil(k / (st // math.gcd(st, dl))) for k, st, dl in zip(kernel, s, d)]
+    m = reuse_counts(kernel, s, d)
     kmat = wg.reshape(g, out_c // g, -1)
     parts["conv:reshape"] = math.sqrt(math.prod(m)) * _max_gram(kmat) * pad_factor
 

@@ -4,7 +4,8 @@ with real parameter tensors, plus helpers that run the structure and signal pass
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn

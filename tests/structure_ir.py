@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import torch
 
@@ -189,14 +190,16 @@ class Found(NamedTuple):
     numbers: Mapping[str, float]
 
 
-def lint(graph: Graph, inputs: tuple[Any, ...] | None = None, codes: tuple[str, ...] = STRUCTURE_CODES) -> list[Found]:
+def lint(graph: Graph, inputs: tuple[Any, ...] | None = None, codes: tuple[str, ...] = STRUCTURE_CODES,
+         init_records: Mapping[str, Any] | None = None) -> list[Found]:
     """Run the passes the structural rules need, then the rules, resolving severity as the linter does."""
     from modelcheck.passes import PassContext, run_passes
     from modelcheck.registry import load_rules
     from modelcheck.rule import RuleContext
 
     rules = [r for r in load_rules().rules if r.code in codes]
-    ctx = PassContext(inputs=inputs)
+    meta = bool(inputs) and any(getattr(t, "is_meta", False) for t in inputs)
+    ctx = PassContext(inputs=inputs, meta=meta, init_records=dict(init_records or {}))
     run_passes(graph, sorted({p for r in rules for p in r.requires}), ctx)
     assert not ctx.skipped, ctx.skipped
     out = []

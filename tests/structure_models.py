@@ -4,21 +4,25 @@ data-driven fixture, corpus and zoo tests."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from structure_ir import Found, lint
 from torch import nn
 
 from modelcheck.diagnostics import Severity
-from structure_ir import Found, lint
 
 MODELS = Path(__file__).parent / "models"
 CORPUS = Path("/work/shared/corpus")
 
 
-def load_file(path: Path) -> tuple[nn.Module, tuple[Any, ...]]:
-    """Build the file's model (the last nn.Module class it defines) and its example inputs."""
+def load_file(path: Path, *, meta: bool = False) -> tuple[nn.Module, tuple[Any, ...]] | Any:
+    """Build the file's model (the last nn.Module class it defines) and its example inputs.
+
+    ``meta=True`` builds on the meta device and returns ``(model, inputs, init_records)``.
+    """
     spec = importlib.util.spec_from_file_location(f"_structure_model_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
@@ -26,15 +30,23 @@ def load_file(path: Path) -> tuple[nn.Module, tuple[Any, ...]]:
     classes = [c for c in vars(mod).values()
                if isinstance(c, type) and issubclass(c, nn.Module) and c.__module__ == mod.__name__]
     torch.manual_seed(0)
-    return classes[-1](), tuple(mod.example_inputs())
+    if not meta:
+        return classes[-1](), tuple(mod.example_inputs())
+    from modelcheck.meta import record_init
+
+    with torch.device("meta"), record_init() as rec:
+        model = classes[-1]()
+    inputs = tuple(t.to("meta") for t in mod.example_inputs())
+    return model, inputs, rec.resolve(model)
 
 
-def lint_model(model: nn.Module, inputs: tuple[Any, ...]) -> list[Found]:
+def lint_model(model: nn.Module, inputs: tuple[Any, ...], *, prefer: str | None = None,
+               init_records: Mapping[str, Any] | None = None) -> list[Found]:
     from modelcheck.trace import trace_model
 
     model.train()
-    graph = trace_model(model, inputs)
-    return lint(graph, inputs)
+    graph = trace_model(model, inputs, prefer=prefer)
+    return lint(graph, inputs, init_records=init_records)
 
 
 def worst(findings: list[Found]) -> dict[str, Severity]:

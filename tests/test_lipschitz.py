@@ -17,6 +17,15 @@ from modelcheck.passes.facts import LipschitzSummary
 from modelcheck.passes.lipschitz_ops import ACTIVATIONS
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():  # type: ignore[no-untyped-def]
+    """Tiny tensors: OpenMP spin-waits on shared CI cores only slow them down."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def lipschitz(model: nn.Module, x: torch.Tensor, *, with_model: bool = True) -> tuple[Graph, LipschitzSummary]:
     g = to_ir(model, x)
     ctx = PassContext(inputs=(x,), settings={"model": model} if with_model else {})

@@ -197,18 +197,25 @@ def analyse_70b_on_meta() -> dict[str, float]:
     t0 = time.perf_counter()
     model, records = _llama("meta", **LLAMA_70B)
     n_params = sum(p.numel() for p in model.parameters())
+    t1 = time.perf_counter()
     try:
         from modelcheck.trace import trace_model  # type: ignore[attr-defined]
 
         g = trace_model(model, (torch.zeros(1, 8, dtype=torch.long, device="meta"),))
     except Exception:
         g = _leaf_chain_ir(model)
+    t2 = time.perf_counter()
     ctx = PassContext(meta=True, init_records=records, settings={"model": model})
     run_passes(g, ["init_stats", "lipschitz"], ctx)
+    t3 = time.perf_counter()
     stats, lip = g.facts["init_stats"], g.facts["lipschitz"]
     down = stats["model.layers.79.mlp.down_proj.weight"]
     return {
-        "seconds": time.perf_counter() - t0,
+        "seconds": t3 - t0,
+        "build_s": t1 - t0,
+        "trace_s": t2 - t1,
+        "passes_s": t3 - t2,
+        "tracer": g.tracer,
         "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,  # KiB on Linux
         "params": float(n_params),
         "all_meta": float(all(p.is_meta for p in model.parameters())),
@@ -236,4 +243,5 @@ def test_llama_70b_on_meta_gets_stats_and_a_lipschitz_estimate() -> None:
     assert r["certified"] == 0.0  # estimates, flagged as such
     assert r["down_bound"] == pytest.approx(0.02 * (math.sqrt(8192) + math.sqrt(28672)))
     assert r["peak_gb"] < 3.0, r
-    print(f"\n70B meta: build + init_stats + lipschitz in {r['seconds']:.1f} s, peak RSS {r['peak_gb']:.2f} GB")
+    print(f"\n70B meta: {r['seconds']:.1f} s (build {r['build_s']:.1f}, trace [{r['tracer']}] {r['trace_s']:.1f}, "
+          f"init_stats + lipschitz {r['passes_s']:.2f}), peak RSS {r['peak_gb']:.2f} GB")

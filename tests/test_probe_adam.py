@@ -66,11 +66,12 @@ def test_series_follow_their_definitions() -> None:
 def test_probe_reports_adam_series() -> None:
     torch.manual_seed(0)
     result = run_probe(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2)), (torch.randn(8, 8),), None,
-                       (), ProbeOptions(steps=15, progress=False, sharpness_checks=0))
+                       (), ProbeOptions(steps=15, progress=False, sharpness_checks=0, device="cpu"))
     adam = result.adam
     assert adam is not None and adam.t == tuple(range(1, 16))
     assert all(x <= y for x, y in zip(adam.a, adam.a[1:])) and all(x <= y for x, y in zip(adam.s, adam.s[1:]))
     assert adam.slope_s is not None and math.isfinite(adam.slope_s)
     sgd = run_probe(nn.Linear(4, 2), (torch.randn(4, 4),), None, (),
-                    ProbeOptions(steps=3, optimizer="sgd", progress=False, sharpness_checks=0))
+                    ProbeOptions(steps=3, optimizer="sgd", progress=False, sharpness_checks=0,
+                                 device="cpu"))
     assert sgd.adam is None

@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-from modelcheck.diagnostics import Finding, Severity
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes.facts import SignalState
 from modelcheck.probe import ProbeOptions, run_probe
@@ -16,7 +15,7 @@ from modelcheck.probe.gains import GainMeter
 from modelcheck.probe.measure import LayerIndex
 
 CPU = torch.device("cpu")
-QUICK = dict(steps=2, progress=False, sharpness_checks=0)
+QUICK = dict(steps=2, progress=False, sharpness_checks=0, device="cpu")
 
 
 @pytest.fixture(autouse=True)

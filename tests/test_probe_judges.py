@@ -36,7 +36,8 @@ CASES = [
     # (rule name, severity, evidence, confirmed, text in message)
     ("depth-gradient-vanishing", Severity.ERROR, ev(gains=gains((0, 1, 1e-6), (50, 1, 1e-6))), True, "still"),
     ("depth-gradient-vanishing", Severity.ERROR, ev(gains=gains((0, 1, 1e-6), (50, 1, 0.1))), False, "transient"),
-    ("depth-gradient-vanishing", Severity.ERROR, ev(gains=gains((0, 1, 1e-3), (50, 1, 1e-3))), False, "4-decade"),
+    ("depth-gradient-vanishing", Severity.ERROR, ev(gains=gains((0, 1, 1e-3), (50, 1, 1e-3))), False,
+     "short of the 4-decade vanishing threshold"),
     ("depth-gradient-vanishing", Severity.WARNING, ev(gains=gains((0, 1, 1e-3), (50, 1, 1e-3))), True, "gain 0.001"),
     ("depth-gradient-vanishing", Severity.ERROR,
      ev(gains=gains((0, 1, 1e-6), (50, 1, 0.1)), rel_update={"a": 1e-9, "b": 1e-2, "c": 1e-2}), True, "first layer"),
@@ -44,13 +45,15 @@ CASES = [
      ev(gains=gains((0, 1, 1e-3), (10, 1, 0.5))[:1], nonfinite=NonFinite(3, "loss", None, "loss became NaN at step 3")),
      True, "NaN"),
     ("depth-gradient-explosion", Severity.ERROR, ev(gains=gains((0, 1, 1e5), (50, 1, 1e5))), True, "1.0e+05"),
-    ("depth-gradient-explosion", Severity.ERROR, ev(gains=gains((0, 1, 0.5), (50, 1, 0.5))), False, "threshold"),
+    ("depth-gradient-explosion", Severity.ERROR, ev(gains=gains((0, 1, 0.5), (50, 1, 0.5))), False,
+     "explosion threshold"),
     ("signal-vanishing", Severity.ERROR, ev(gains=gains((0, 1e-5, 1), (50, 1e-5, 1))), True, "forward gain"),
     ("signal-explosion", Severity.WARNING, ev(gains=gains((0, 2.0, 1), (50, 2.0, 1))), False, "forward gain"),
     ("missing-skip-connection", Severity.WARNING, ev(losses=FLAT, final_loss=0.999,
                                                       gains=gains((0, 1, 1e-3))), True, "finite gradients"),
     ("missing-skip-connection", Severity.WARNING, ev(gains=gains((0, 1, 1e-3))), False, "loss fell 50%"),
-    ("unnormalized-residual", Severity.ERROR, ev(gains=gains((0, 20, 1), (50, 400, 1))), True, "x20"),
+    ("unnormalized-residual", Severity.ERROR, ev(gains=gains((0, 20, 1), (50, 400, 1))), True, "grew x20"),
+    ("unnormalized-residual", Severity.ERROR, ev(gains=gains((0, 0.04, 1), (50, 0.5, 1))), False, "stays small"),
     ("unnormalized-residual", Severity.ERROR, ev(gains=gains((0, 20, 1), (50, 21, 1))), False, "stable"),
     ("post-ln-transformer", Severity.WARNING, ev(losses=(1.0, 0.5, 0.4, 1.5, 0.3)), True, "step 3"),
     ("post-ln-transformer", Severity.WARNING, ev(), False, "smooth"),
@@ -97,6 +100,12 @@ def test_prediction_mismatch_is_reported_but_does_not_flip_the_verdict() -> None
     ok, message = verdict("depth-gradient-vanishing", ev(gains=gains((0, 1, 1e-9), (50, 1, 1e-9))),
                           Severity.ERROR, numbers={"backward_gain": 1e-20})
     assert ok and "predicted 1.0e-20" in message
+
+
+def test_depth_prediction_mismatch_is_said() -> None:
+    ok, message = verdict("depth-gradient-vanishing", ev(gains=gains((0, 1, 1e-9), (50, 1, 1e-9))),
+                          Severity.ERROR, numbers={"D": 2.0})
+    assert ok and "(D=9) at step 0, predicted D=2" in message
 
 
 def test_verdict_is_recorded_on_the_finding() -> None:

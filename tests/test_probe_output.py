@@ -29,7 +29,7 @@ def small_run(**options: object):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 2))
     return run_probe(model, (torch.randn(8, 6),), None, (),
-                     ProbeOptions(**{"steps": 5, "progress": False, "sharpness_checks": 1, **options}))
+                     ProbeOptions(**{"steps": 5, "progress": False, "sharpness_checks": 1, "device": "cpu", **options}))
 
 
 def test_plot_writes_a_png(tmp_path) -> None:
@@ -79,7 +79,7 @@ def test_meta_models_are_refused() -> None:
     with torch.device("meta"):
         model = nn.Linear(3, 3)
     with pytest.raises(UsageError, match="meta"):
-        run_probe(model, (torch.randn(2, 3),), None, (), ProbeOptions(progress=False))
+        run_probe(model, (torch.randn(2, 3),), None, (), ProbeOptions(progress=False, device="cpu"))
 
 
 @pytest.mark.parametrize("module", sorted(PROBE_RULES))

@@ -27,7 +27,7 @@ def build() -> nn.Module:
 
 def numbers(seed: int) -> dict:
     example = (torch.arange(96, dtype=torch.float32).reshape(8, 12) / 96.0,)
-    opts = ProbeOptions(steps=12, seed=seed, progress=False, sharpness_checks=2, log_every=5)
+    opts = ProbeOptions(steps=12, seed=seed, progress=False, sharpness_checks=2, log_every=5, device="cpu")
     result = run_probe(build(), example, None, (), opts)
     out = dataclasses.asdict(result)
     out.pop("seconds")
@@ -51,5 +51,5 @@ def test_caller_rng_state_is_restored() -> None:
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    run_probe(model, (torch.ones(4, 12),), None, (), ProbeOptions(steps=3, progress=False))
+    run_probe(model, (torch.ones(4, 12),), None, (), ProbeOptions(steps=3, progress=False, device="cpu"))
     assert torch.equal(torch.rand(3), expected)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn as nn
@@ -91,7 +93,7 @@ def test_probe_sharpness_of_linear_regression_is_the_known_eigenvalue() -> None:
     # MSE of y = W x over B x O outputs: H = (2 / (B O)) (X^T X) (x) I, so lambda_max = 2 lambda_max(X^T X) / (B O).
     torch.manual_seed(0)
     model = nn.Linear(6, 3, bias=False)
-    opts = ProbeOptions(steps=1, optimizer="sgd", lr=1e-3, progress=False, sharpness_checks=1,
+    opts = ProbeOptions(steps=1, optimizer="sgd", lr=1e-3, progress=False, sharpness_checks=1, device="cpu",
                         hvp_iters=200, hvp_tol=1e-9)
     example = (torch.randn(20, 6),)
     result = run_probe(model, example, None, (), opts)
@@ -107,7 +109,7 @@ def test_probe_sharpness_of_linear_regression_is_the_known_eigenvalue() -> None:
 def test_too_large_sgd_lr_is_reported_unstable() -> None:
     torch.manual_seed(0)
     model = nn.Linear(6, 3, bias=False)
-    opts = ProbeOptions(steps=30, optimizer="sgd", lr=5.0, progress=False, sharpness_checks=3)
+    opts = ProbeOptions(steps=30, optimizer="sgd", lr=5.0, progress=False, sharpness_checks=3, device="cpu")
     result = run_probe(model, (torch.randn(20, 6),), None, (), opts)
     assert result.sharpness.verdict == "unstable"
     unstable = [f for f in result.findings if f.name == "probe-unstable-lr"]
@@ -118,7 +120,8 @@ def test_too_large_sgd_lr_is_reported_unstable() -> None:
 
 def test_schedule_and_loss_rose() -> None:
     assert schedule(ProbeOptions(steps=50, optimizer="sgd")) == (0, 24, 48)
-    assert schedule(ProbeOptions(steps=50, optimizer="adam")) == (1, 25, 49)
+    assert schedule(ProbeOptions(steps=50, optimizer="adam")) == (10, 29, 48)
+    assert schedule(ProbeOptions(steps=3, optimizer="adam")) == (1,)
     assert schedule(ProbeOptions(steps=12, optimizer="sgd")) == (0, 10)
     assert schedule(ProbeOptions(steps=50, sharpness_checks=0)) == ()
     assert loss_rose([1.0, 0.5, 2.0]) and loss_rose([1.0, float("nan")]) and not loss_rose([1.0, 0.9, 0.8])
@@ -129,3 +132,19 @@ def test_random_vector_is_seeded() -> None:
     a = random_vector(p, torch.Generator().manual_seed(5))
     b = random_vector(p, torch.Generator().manual_seed(5))
     assert torch.equal(a[0], b[0]) and a[0].shape == (3, 4)
+
+
+def test_edge_of_stability_is_a_note_not_a_finding() -> None:
+    torch.manual_seed(0)
+    example = (torch.randn(20, 6),)
+    probe_opts = ProbeOptions(steps=12, optimizer="sgd", progress=False, sharpness_checks=2, device="cpu",
+                              hvp_iters=200, hvp_tol=1e-9)
+    x = make_task(nn.Linear(6, 3, bias=False), example, probe_opts, torch.device("cpu")).inputs[0].double()
+    top = 2.0 * torch.linalg.eigvalsh(x.T @ x)[-1].item() / (20 * 3)
+    lr = 1.95 / top  # just inside 2/lr: sharpness ~ threshold, loss still falls
+    torch.manual_seed(0)
+    result = run_probe(nn.Linear(6, 3, bias=False), example, None, (),
+                       dataclasses.replace(probe_opts, lr=lr))
+    assert result.sharpness.verdict == "edge"
+    assert not any(f.name == "probe-unstable-lr" for f in result.findings)
+    assert any(n.startswith("probe: edge of stability") for n in result.notes)

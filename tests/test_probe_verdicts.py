@@ -9,7 +9,7 @@ import torch.nn as nn
 from modelcheck.diagnostics import Finding, ProbeVerdict, Severity
 from modelcheck.probe import ProbeOptions, run_probe
 
-FAST = dict(steps=20, progress=False, sharpness_checks=0)
+FAST = dict(steps=20, progress=False, sharpness_checks=0, device="cpu")
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +66,7 @@ def test_vanishing_claim_on_a_healthy_kaiming_net_is_not_confirmed() -> None:
     result = probe(mlp(8, 64, nn.ReLU, "kaiming"), finding("depth-gradient-vanishing"),
                    finding("signal-explosion", Severity.WARNING))
     assert [f.probe for f in result.findings[:2]] == [ProbeVerdict.NOT_CONFIRMED] * 2
-    assert "inside the 4-decade threshold: not confirmed]" in result.findings[0].message
+    assert "short of the 4-decade vanishing threshold: not confirmed]" in result.findings[0].message
     assert not any(f.name == "probe-frozen-layers" for f in result.findings)
     assert result.nonfinite is None
 

@@ -4,10 +4,10 @@ half-precision norms with eps below fp16's smallest subnormal."""
 from __future__ import annotations
 
 import pytest
+from structure_ir import IR, lint
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, TensorMeta
-from structure_ir import IR, lint
 
 
 def norm_after(scale: float, eps: float | None, kind: str = "layer", dtype: str = "float32") -> Graph:

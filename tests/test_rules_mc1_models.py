@@ -4,9 +4,9 @@ traced like the linter does, each file's codes at warning or above must be exact
 from __future__ import annotations
 
 import pytest
+from structure_models import MODELS, lint_model, load_file, loud, worst
 
 from modelcheck.diagnostics import Severity
-from structure_models import MODELS, lint_model, load_file, loud, worst
 
 pytest.importorskip("modelcheck.trace")
 
@@ -54,3 +54,36 @@ def test_fixture_model(name: str) -> None:
         assert got.get(code) is I, messages
     for f in findings:
         assert f.module and f.fix, f  # each finding says where and what to do
+
+
+TRACER_CASES = ("mc101_bad_plain_cnn.py", "mc102_bad_kaiming_residual.py", "mc102_good_convnext.py",
+                "mc103_good_gates.py", "mc104_bad_postln_30.py", "mc105_bad_unscaled.py", "mc205_bad_tiny_input.py")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tracer", ["fx", "export", "hooks"])
+@pytest.mark.parametrize("name", TRACER_CASES)
+def test_every_tracer_gives_the_same_verdict(name: str, tracer: str) -> None:
+    from modelcheck.errors import TraceError
+
+    model, inputs = load_file(MODELS / name)
+    try:
+        findings = lint_model(model, inputs, prefer=tracer)
+    except TraceError:
+        pytest.skip(f"{tracer} cannot trace {name}")
+    assert loud(findings) == CASES[name][0]
+
+
+META_CASES = ("mc101_good_isometric_tanh.py", "mc102_bad_kaiming_residual.py", "mc102_good_scaled_residuals.py",
+              "mc102_good_nf_resnet.py", "mc102_good_convnext.py", "mc104_bad_postln_30.py", "mc105_bad_unscaled.py",
+              "mc105_info_folded_scale.py", "mc205_bad_tiny_input.py")
+
+
+@pytest.mark.parametrize("name", META_CASES)
+def test_meta_device_build_gives_the_same_verdict(name: str) -> None:
+    """No weights: init statistics come from what the init recorder saw while the model was built."""
+    model, inputs, records = load_file(MODELS / name, meta=True)
+    findings = lint_model(model, inputs, init_records=records)
+    expected, infos = CASES[name]
+    assert loud(findings) == expected, [f.message for f in findings]
+    assert all(worst(findings).get(code) is I for code in infos)

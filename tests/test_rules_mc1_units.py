@@ -6,9 +6,10 @@ warning or above.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
+from structure_ir import IR, STRUCTURE_CODES, lint, plain_mlp, residual_mlp, transformer
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Op
@@ -16,7 +17,6 @@ from modelcheck.passes import PassContext, run_passes
 from modelcheck.passes.facts import SIGNAL
 from modelcheck.registry import load_rules
 from modelcheck.rule import RuleContext
-from structure_ir import IR, STRUCTURE_CODES, lint, plain_mlp, residual_mlp, transformer
 
 W, E, I = Severity.WARNING, Severity.ERROR, Severity.INFO
 

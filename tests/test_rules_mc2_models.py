@@ -10,15 +10,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
-import torch
-from torch import nn
-
 import modelcheck_rules.init.bad_init_scale as mc201
 import modelcheck_rules.init.dead_relu as mc204
 import modelcheck_rules.init.embedding_scale as mc203
 import modelcheck_rules.init.zero_init as mc202
+import pytest
+import torch
 from _mc2_ir import violations
+from torch import nn
+
 from modelcheck.diagnostics import Severity
 from modelcheck.passes import PassContext, run_passes
 from modelcheck.rule import Violation
@@ -77,16 +77,25 @@ CORPUS_CASES: dict[str, tuple[dict[str, Severity], tuple[str, ...]]] = {
 }
 
 
-def _load(path: Path) -> tuple[nn.Module, tuple[Any, ...]]:
+def _module(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"mc2_model_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def _model_class(mod: ModuleType) -> type[nn.Module]:
     cls = [v for v in vars(mod).values() if inspect.isclass(v) and issubclass(v, nn.Module)
            and v.__module__ == mod.__name__ and _zero_arg(v)]
     assert len(cls) == 1, cls
+    return cls[0]
+
+
+def _load(path: Path) -> tuple[nn.Module, tuple[Any, ...]]:
+    mod = _module(path)
     torch.manual_seed(0)
-    return cls[0](), _inputs(mod)
+    return _model_class(mod)(), _inputs(mod)
 
 
 def _zero_arg(cls: type) -> bool:
@@ -133,6 +142,33 @@ def test_init_rules_on_fixture_models(stem: str) -> None:
 def test_every_mc2_fixture_is_listed() -> None:
     mine = {p.stem for p in MODELS.glob("mc20[1-4]_*.py")}
     assert mine == set(FIXTURES)
+
+
+def lint_meta(path: Path) -> dict[str, list[Violation]]:
+    """The same on the meta device: statistics come from the init calls recorded while building."""
+    from modelcheck.meta import InitRecorder
+
+    mod = _module(path)
+    inputs = _inputs(mod)
+    rec = InitRecorder()
+    with torch.device("meta"), rec.active():
+        model = _model_class(mod)()
+    meta_inputs = tuple(x.to("meta") for x in inputs)
+    graph = trace.trace_model(model, meta_inputs)
+    ctx = PassContext(inputs=None, meta=True, init_records=rec.resolve(model), settings={"model": model})
+    run_passes(graph, ["init_stats", "structure", "signal"], ctx)
+    assert not ctx.skipped, ctx.skipped
+    return {code: violations(m, graph) for code, m in RULES.items()}
+
+
+META = ("mc201_bad_xavier_relu", "mc201_good_kaiming_relu_deep", "mc202_bad_two_zero", "mc202_good_fixup",
+        "mc203_bad_tied_normal", "mc204_bad_negative_bias")
+
+
+@pytest.mark.parametrize("stem", META)
+def test_init_rules_on_meta_models(stem: str) -> None:
+    expected, forbidden = FIXTURES[stem]
+    _check(lint_meta(MODELS / f"{stem}.py"), expected, forbidden)
 
 
 @pytest.mark.slow

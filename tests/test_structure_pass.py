@@ -7,11 +7,11 @@ import math
 
 import pytest
 import torch
+from structure_ir import IR, plain_mlp, residual_mlp
 
 from modelcheck.ir import Graph
 from modelcheck.passes.facts import STRUCTURE, ResidualJoin, StructureSummary
 from modelcheck.passes.structure import analyse_structure, join_of
-from structure_ir import IR, plain_mlp, residual_mlp
 
 
 def joins(graph: Graph) -> list[ResidualJoin]:
@@ -226,3 +226,19 @@ def test_saturating_chain_and_gates() -> None:
     first = chains[0]
     assert first.fns == ("sigmoid",) * 6 and len(first.weight_ops) == 6
     assert first.start == g.nodes[0].name and first.end == g.node(first.activations[-1]).name
+
+
+def test_add_alpha_and_computed_weights() -> None:
+    """torch.add(x, f(x), alpha=0.1) scales the branch; x @ (g * V) is a weight op like a Linear."""
+    b = IR()
+    h = b.input(32)
+    for i in range(3):
+        w = b.mul(b.param(f"v.{i}", torch.randn(32, 32) / 32**0.5), scalar=1.0)  # computed from parameters
+        branch = b.matmul(b.act(h, "relu"), w, (8, 32))
+        h = b.add(h, branch)
+        h.attrs["alpha"] = 0.1
+    g = b.graph(h)
+    s = analyse_structure(g)
+    assert s.weight_ops == 3 and len(s.joins) == 3
+    for j in joins(g):
+        assert j.branch_depth == 1 and j.branch_scale == pytest.approx(0.1) and "scaled" in j.scaling

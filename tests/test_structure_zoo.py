@@ -7,14 +7,15 @@ nothing at warning or above.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
+from structure_models import CORPUS, lint_model, load_file, loud, worst
 from torch import nn
 
 from modelcheck.diagnostics import Severity
-from structure_models import CORPUS, lint_model, load_file, loud, worst
 
 pytest.importorskip("modelcheck.trace")
 
@@ -40,6 +41,7 @@ CORPUS_CASES: dict[str, dict[str, Severity]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CORPUS.exists(), reason="shared corpus not available")
 @pytest.mark.parametrize("name", sorted(CORPUS_CASES))
 def test_corpus(name: str) -> None:
@@ -50,19 +52,20 @@ def test_corpus(name: str) -> None:
 def _hf(kind: str, attn: str | None, **overrides: Any) -> Callable[[], tuple[nn.Module, tuple[Any, ...]]]:
     def build() -> tuple[nn.Module, tuple[Any, ...]]:
         transformers = pytest.importorskip("transformers")
-        specs = {
-            "gpt2": ("GPT2Model", "GPT2Config", dict(n_layer=4, n_embd=64, n_head=4, vocab_size=128,
-                                                      n_positions=64, bos_token_id=0, eos_token_id=0)),
-            "bert": ("BertModel", "BertConfig", dict(num_hidden_layers=12, hidden_size=64, num_attention_heads=4,
-                                                      intermediate_size=256, vocab_size=128,
-                                                      max_position_embeddings=64)),
-            "llama": ("LlamaModel", "LlamaConfig", dict(num_hidden_layers=4, hidden_size=64, num_attention_heads=4,
-                                                         num_key_value_heads=2, intermediate_size=128,
-                                                         vocab_size=128, max_position_embeddings=64)),
-            "vit": ("ViTModel", "ViTConfig", dict(num_hidden_layers=4, hidden_size=64, num_attention_heads=4,
-                                                   intermediate_size=128, image_size=32, patch_size=8)),
-            "t5": ("T5EncoderModel", "T5Config", dict(num_layers=4, d_model=64, d_kv=16, d_ff=128, num_heads=4,
-                                                       vocab_size=128)),
+        specs: dict[str, tuple[str, str, dict[str, Any]]] = {
+            "gpt2": ("GPT2Model", "GPT2Config", {"n_layer": 4, "n_embd": 64, "n_head": 4, "vocab_size": 128,
+                                                 "n_positions": 64, "bos_token_id": 0, "eos_token_id": 0}),
+            "bert": ("BertModel", "BertConfig", {"num_hidden_layers": 12, "hidden_size": 64,
+                                                 "num_attention_heads": 4, "intermediate_size": 256,
+                                                 "vocab_size": 128, "max_position_embeddings": 64}),
+            "llama": ("LlamaModel", "LlamaConfig", {"num_hidden_layers": 4, "hidden_size": 64,
+                                                    "num_attention_heads": 4, "num_key_value_heads": 2,
+                                                    "intermediate_size": 128, "vocab_size": 128,
+                                                    "max_position_embeddings": 64}),
+            "vit": ("ViTModel", "ViTConfig", {"num_hidden_layers": 4, "hidden_size": 64, "num_attention_heads": 4,
+                                              "intermediate_size": 128, "image_size": 32, "patch_size": 8}),
+            "t5": ("T5EncoderModel", "T5Config", {"num_layers": 4, "d_model": 64, "d_kv": 16, "d_ff": 128,
+                                                  "num_heads": 4, "vocab_size": 128}),
         }
         model_cls, config_cls, kwargs = specs[kind]
         kwargs = {**kwargs, **overrides}

@@ -11,7 +11,7 @@ from models.trace_fixtures import build
 from modelcheck.ir import Graph
 from modelcheck.trace import TRACERS, trace_model
 
-MODELS = ["KaimingMLP", "ResidualBlock", "ReZero", "SmallCNN", "LSTMTagger", "Attention", "DictOutput"]
+MODELS = ["KaimingMLP", "ResidualBlock", "ReZero", "SmallCNN", "LSTMTagger", "Attention", "DictOutput", "FunctionalZoo"]
 
 
 def _rows(g: Graph) -> list[tuple[Any, ...]]:
@@ -34,9 +34,9 @@ def test_tracers_agree(name: str) -> None:
 def test_mlp_sequence() -> None:
     """The simplest case spelled out: the sequence every tracer must produce for the MLP."""
     model, inputs, sites = build("KaimingMLP")
-    expected = [("input", "")] + [("linear", p) if i % 2 == 0 else ("activation", "")
-                                  for i, p in enumerate(["inp", "", "hidden.0", "", "hidden.1", "", "hidden.2", "", "out"])]
-    expected.append(("output", ""))
+    layers = ["inp", "hidden.0", "hidden.1", "hidden.2"]
+    expected = [("input", "")] + [x for p in layers for x in (("linear", p), ("activation", ""))]
+    expected += [("linear", "out"), ("output", "")]
     for t in TRACERS:
         g = trace_model(model, inputs, sites=sites, prefer=t)
         assert [(n.op.value, n.module_path) for n in g.nodes] == expected, t

@@ -6,7 +6,6 @@ import gc
 from pathlib import Path
 
 import pytest
-import torch
 from torch import nn
 
 from models.trace_fixtures import HERE, MODELS_FILE, build, line_of
@@ -56,10 +55,12 @@ def test_node_sources(tracer: str) -> None:
     model, inputs, sites = build("KaimingMLP")
     g = trace_model(model, inputs, sites=sites, prefer=tracer)
     inp = next(n for n in g.nodes if n.module_path == "inp")
-    assert inp.source is not None and (inp.source.file, inp.source.line) == (str(MODELS_FILE), line_of("self.inp = nn.Linear(16, width)"))
+    assert inp.source is not None
+    assert (inp.source.file, inp.source.line) == (str(MODELS_FILE), line_of("self.inp = nn.Linear(16, width)"))
     relu = g.of(Op.ACTIVATION)[0]  # a function: its own line in forward
     assert relu.source is not None and relu.source.line == line_of("h = torch.relu(self.inp(x))")
-    assert g.modules["out"].source is not None and g.modules["out"].source.line == line_of("self.out = nn.Linear(width, 4)")
+    out = g.modules["out"].source
+    assert out is not None and out.line == line_of("self.out = nn.Linear(width, 4)")
     assert g.modules["hidden.0"].num_parameters == 32 * 32 + 32 and g.modules[""].num_parameters == 0
 
 
@@ -68,7 +69,8 @@ def test_leaf_without_site_points_at_its_call(tracer: str) -> None:
     model, inputs, _ = build("ResidualBlock")
     g = trace_model(model, inputs, prefer=tracer)  # no sites recorded
     fc1 = next(n for n in g.nodes if n.module_path == "fc1")
-    assert fc1.source is not None and fc1.source.line == line_of("return x + self.fc2(self.act(self.fc1(self.norm(x))))")
+    assert fc1.source is not None
+    assert fc1.source.line == line_of("return x + self.fc2(self.act(self.fc1(self.norm(x))))")
 
 
 def test_deepcopied_layers_fall_back_to_parent_site() -> None:
@@ -79,3 +81,26 @@ def test_deepcopied_layers_fall_back_to_parent_site() -> None:
     loc = g.source_of(norm)
     assert loc is not None and loc.line in (line_of("layer = nn.TransformerEncoderLayer("),
                                            line_of("self.encoder = nn.TransformerEncoder("))
+
+
+def test_sites_skip_installed_packages_under_the_root(tmp_path: Path) -> None:
+    """A virtualenv inside the project is library code: the site is the user's call into it."""
+    lib = tmp_path / ".venv" / "lib" / "site-packages"
+    lib.mkdir(parents=True)
+    (lib / "fake_lib.py").write_text("from torch import nn\n\ndef make():\n    return nn.Linear(2, 2)\n")
+    (tmp_path / "user_model.py").write_text("import fake_lib\n\ndef build():\n    return fake_lib.make()\n")
+    import importlib.util
+    import sys
+
+    sys.path[:0] = [str(lib), str(tmp_path)]
+    try:
+        spec = importlib.util.spec_from_file_location("user_model", tmp_path / "user_model.py")
+        assert spec is not None and spec.loader is not None
+        user = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(user)
+        with record_sites([tmp_path]) as sites:
+            lin = user.build()
+    finally:
+        del sys.path[:2]
+        sys.modules.pop("fake_lib", None)
+    assert Path(sites[id(lin)].file).name == "user_model.py" and sites[id(lin)].line == 4

@@ -125,6 +125,8 @@ def default_record(name: str, shape: tuple[int, ...], graph: Graph) -> InitRecor
         hh = graph.parameters.get(f"{path}.weight_hh" if mtype.endswith("Cell") else f"{path}.weight_hh_l0")
         hidden = int(hh.shape[0]) // _RNN_GATES[mtype] if hh is not None else None
         return uniform(-1 / math.sqrt(hidden), 1 / math.sqrt(hidden)) if hidden else None
+    if mtype == "Conv1D":  # Hugging Face's transposed Linear (GPT-2): normal(0, 0.02) in its __init__
+        return normal(0.0, 0.02) if leaf == "weight" else constant(0.0)
     if mtype.startswith(_WEIGHT_MODULES) or "Linear" in mtype:
         w = graph.parameters.get(f"{path}.weight")
         wshape = tuple(int(s) for s in w.shape) if w is not None else shape

@@ -7,7 +7,7 @@ for token ids), with κ(x) = ‖J(x)‖·rms(x)/rms(f(x)). Stored in ``graph.fac
 
 Needs the live model (``ctx.settings["model"]``) and real inputs; skipped on meta. Runs in eval mode
 unless ``ctx.settings["jacobian_mode"] == "train"`` (then by double-VJP, buffers restored afterwards).
-Settings: ``jacobian_max_iters`` (50), ``jacobian_tol`` (1e-4), ``jacobian_budget_s`` (15: the whole
+Settings: ``jacobian_max_iters`` (50), ``jacobian_tol`` (1e-4), ``jacobian_budget_s`` (10: the whole
 model may use 60%, the modules the rest), ``jacobian_max_modules`` (256).
 """
 
@@ -39,7 +39,7 @@ def run(graph: Graph, ctx: PassContext) -> None:
     training = s.get("jacobian_mode", "eval") == "train"
     opts = dict(max_iters=int(s.get("jacobian_max_iters", 50)), tol=float(s.get("jacobian_tol", 1e-4)),
                 functional=not training)
-    budget = float(s.get("jacobian_budget_s", 15.0))
+    budget = float(s.get("jacobian_budget_s", 10.0))
     notes: list[str] = []
     inputs = tuple(ctx.inputs or ())
 
@@ -166,7 +166,7 @@ def _model_fn(graph: Graph, model: nn.Module, inputs: tuple, training: bool
 
             name = graph.inputs[i].name if i < len(graph.inputs) else str(i)
             return f, t, f"input '{name}'"
-    emb = next((n for n in graph.of(Op.EMBEDDING) if n.inputs and n.inputs[0].op is Op.INPUT and n.module_path), None)
+    emb = next((n for n in graph.of(Op.EMBEDDING) if n.module_path and _from_input(n)), None)
     if emb is None:
         return None, None, "no float input and no embedding of an input"
     mod = model.get_submodule(emb.module_path)
@@ -192,3 +192,17 @@ def _model_fn(graph: Graph, model: nn.Module, inputs: tuple, training: bool
         return y
 
     return g, x0, f"output of embedding '{emb.module_path}'"
+
+
+def _from_input(node: Node) -> bool:
+    """Whether an input (token ids, possibly reshaped) feeds this node."""
+    seen: set[str] = set()
+    stack = list(node.inputs)
+    while stack:
+        n = stack.pop()
+        if n.op is Op.INPUT:
+            return True
+        if n.name not in seen:
+            seen.add(n.name)
+            stack.extend(n.inputs)
+    return False

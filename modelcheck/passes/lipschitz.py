@@ -101,12 +101,12 @@ def _find_fusions(graph: Graph, env: ops.Env) -> None:
 
 def compose(graph: Graph, env: ops.Env) -> LipschitzSummary:
     L: dict[str, Any] = {}  # node name -> float | None | _DISCRETE
-    why: dict[str, str] = {}
+    why: dict[str, tuple[int, int, str]] = {}  # node -> (rank, topological index of the cause, message)
     starts: list[str] = []
     per_module: dict[str, float] = {}
     local_notes: list[str] = []
     certified = True
-    for node in graph.nodes:
+    for index, node in enumerate(graph.nodes):
         if node.op is Op.INPUT:
             is_float = node.meta is None or node.meta.is_float
             L[node.name] = 1.0 if is_float else _DISCRETE
@@ -127,8 +127,7 @@ def compose(graph: Graph, env: ops.Env) -> LipschitzSummary:
             L[node.name] = 1.0 if start else 0.0
             if start:
                 starts.append(node.name)
-            node.facts[LIPSCHITZ] = LipschitzFact(None, False, "start", L[node.name], True,
-                                                  "integer input: the Lipschitz graph starts at this output")
+            node.facts[LIPSCHITZ] = LipschitzFact(None, False, "start", L[node.name], True, _embedding_note(env, node))
             continue
         if ins and all(v == _DISCRETE for v in ins):
             L[node.name] = _DISCRETE  # integer bookkeeping (masks, positions) — fixed, not perturbed
@@ -156,10 +155,11 @@ def compose(graph: Graph, env: ops.Env) -> LipschitzSummary:
                 up = None
             else:
                 up = f.bound * (live[0] if len(live) == 1 else math.sqrt(sum(v * v for v in live)))
-        if up is None and f.bound is None and any(var):
-            why.setdefault(node.name, _reason(node, f))
-        elif up is None:
-            why[node.name] = next((why[i.name] for i, v in zip(node.inputs, vals) if v is None and i.name in why), "")
+        if up is None:  # report the earliest cause upstream, not whichever operand came first
+            causes = [why[i.name] for i, v in zip(node.inputs, vals) if v is None and i.name in why]
+            if f.bound is None and any(var):  # structural gaps (attention, products) outrank unknown ops
+                causes.append((0 if f.method in (ops.NONE_ATTN, "product") else 1, index, _reason(node, f)))
+            why[node.name] = min(causes) if causes else (2, index, "")
         L[node.name] = up
         node.facts[LIPSCHITZ] = f._replace(upto=up)
         if any(var) and up is not None:
@@ -176,11 +176,11 @@ def compose(graph: Graph, env: ops.Env) -> LipschitzSummary:
     if ub == _DISCRETE:
         ub = 0.0
     notes = list(env.notes)
-    if graph.training:
+    if graph.training and any(n.op in (Op.DROPOUT, Op.NORM) for n in graph.nodes):
         notes.append("analysed in eval mode: dropout off, BatchNorm on its running statistics")
     if env.fused_into:
         notes.append(f"{len(env.fused_into)} BatchNorm layer(s) folded into the preceding conv/linear")
-    reason = why.get(out.name) if out is not None and ub is None else None
+    reason = why.get(out.name, (0, 0, ""))[2] if out is not None and ub is None else None
     validity = ()
     if local_notes and ub is not None:
         validity = (f"{len(local_notes)} normalisation layer(s) use the local bound max|γ|/√(v+ε): valid for "
@@ -197,5 +197,16 @@ def _reason(node: Node, f: LipschitzFact) -> str:
     if f.method == ops.NONE_ATTN:
         return f"unbounded: dot-product attention at {where} has no global Lipschitz constant"
     if f.method == "product":
-        return f"unbounded: the product of two activations at {where} ({node.target}) has no global Lipschitz constant"
+        what = f" ({node.target})" if node.target != where else ""
+        return f"unbounded: the product of two activations at {where}{what} has no global Lipschitz constant"
     return f"no Lipschitz bound for {node.target} at {where}" + (f" ({f.note})" if f.note else "")
+
+
+def _embedding_note(env: ops.Env, node: Node) -> str:
+    """THEORY §1.1: an embedding is not Lipschitz (integer input); its row norms say how far apart tokens sit."""
+    note = "integer input: the Lipschitz graph starts at this output"
+    w = ops.tensor(env, node, "weight")
+    if w is None or w.is_meta or w.dim() != 2 or w.numel() == 0:
+        return note
+    rows = torch.linalg.vector_norm(w.detach().float(), dim=1)
+    return f"{note}; row norms max {float(rows.max()):.3g}, median {float(rows.median()):.3g}"

@@ -24,6 +24,7 @@ from modelcheck.passes.structure_graph import (
 
 MIN_CHAIN = 4  # chains shallower than this are not worth recording
 MAX_CHAINS = 8
+ISOMETRY_SAMPLES = 8
 ISOMETRY_MIN_DEPTH = 8  # below this, whether a chain is isometric does not matter to any rule
 ISOMETRIC_FNS = frozenset({"tanh", "hardtanh", "identity", "linear"})
 _ORTHO_TOL = 0.1  # ||G/mean(diag G) - I||_F / sqrt(n); a random Gaussian square matrix gives ~1
@@ -70,7 +71,8 @@ def _isometry(topo: Topo, weights: list[Node], fns: tuple[str, ...]) -> tuple[bo
     if not set(fns) <= ISOMETRIC_FNS or len(weights) < ISOMETRY_MIN_DEPTH:
         return False, True
     stats = topo.graph.facts.get("init_stats") or {}
-    for w in weights:
+    step = max(len(weights) // ISOMETRY_SAMPLES, 1)  # inits come in loops: a spread sample decides
+    for w in weights[::step]:
         t = topo.graph.param(w, "weight") if w.op in (Op.LINEAR, Op.CONV) else None
         ok = None if t is None else _orthogonal(t)
         if ok is None and t is not None:  # on meta: what the init recorder saw

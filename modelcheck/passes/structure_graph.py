@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from modelcheck.ir import Graph, Node, Op
 
@@ -14,23 +15,36 @@ PASSTHROUGH = (Op.RESHAPE, Op.DROPOUT, Op.IDENTITY, Op.PAD)
 SATURATING = frozenset({"sigmoid", "tanh", "hardtanh", "softsign"})
 
 
-def weight_count(node: Node) -> int:
-    """Weight ops this node stands for (MultiheadAttention: in- and out-projection = 2)."""
+def weight_count(node: Node, live: set[Node]) -> int:
+    """Weight ops this node stands for (MultiheadAttention: in- and out-projection = 2).
+
+    A matmul counts when one operand is a parameter, or is computed from parameters alone (a
+    parametrized or weight-normalised projection): it is not in ``live``, the input-carrying nodes.
+    """
     if node.op is Op.ATTENTION:
         return 2 if node.module_type == "MultiheadAttention" or node.params else 0
     if node.op in (Op.LINEAR, Op.CONV, Op.RECURRENT):
         return 1
     if node.op is Op.MATMUL:
-        return 1 if node.params or any(_param_source(i) for i in node.inputs) else 0
+        return 1 if node.params or any(_param_derived(i, live) for i in node.inputs) else 0
     if node.op is Op.OTHER and "weight" in node.params:
         return 1  # e.g. addmm of an unrecognised projection module (HF Conv1D)
     return 0
 
 
-def _param_source(node: Node) -> bool:
-    while node.op in PASSTHROUGH and node.inputs:
-        node = node.inputs[0]
-    return node.op is Op.PARAM
+def _param_derived(node: Node, live: set[Node]) -> bool:
+    if node in live:
+        return False
+    stack, seen = [node], {node}
+    while stack:
+        n = stack.pop()
+        if n.op is Op.PARAM:
+            return True
+        for i in n.inputs:
+            if i not in seen and i not in live:
+                seen.add(i)
+                stack.append(i)
+    return False
 
 
 class Topo:
@@ -39,12 +53,12 @@ class Topo:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.index = {n: i for i, n in enumerate(graph.nodes)}
-        self.w = {n: weight_count(n) for n in graph.nodes}
         live: set[Node] = set()
         for n in graph.nodes:  # nodes are topological: one sweep suffices
             if n.op is Op.INPUT or any(i in live for i in n.inputs):
                 live.add(n)
         self.live = live
+        self.w = {n: weight_count(n, live) for n in graph.nodes}
 
     def live_inputs(self, node: Node) -> list[Node]:
         return [i for i in node.inputs if i in self.live]

@@ -211,6 +211,13 @@ def analyse(topo: Topo) -> tuple[dict[Node, ResidualJoin], list[ResidualStack]]:
         gain, zero_last = _last_gain(topo, last)
         b_scale, gate_init = _branch_tail(topo, j)
         s_scale = _skip_scale(topo, j)
+        alpha = n.attrs.get("alpha")  # torch.add(x, y, alpha=a) scales its second operand
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and len(n.inputs) > 1:
+            if n.inputs[1] is j.branch:
+                b_scale *= alpha
+            elif n.inputs[1] is j.skip:
+                s_scale *= alpha
+        b_scale, s_scale = abs(b_scale), abs(s_scale)  # x - f(x) is as residual as x + f(x)
         scaling = []
         if gate_init is not None and gate_init <= GATE_MAX:
             scaling.append("gate")

@@ -68,7 +68,13 @@ class AdamTracker:
         picks = torch.randint(0, total, (k,), generator=generator).unique()  # O(k), not O(total)
         bounds = torch.tensor([0] + sizes).cumsum(0)
         owner = torch.searchsorted(bounds, picks, right=True) - 1
-        return [(picks[owner == i] - bounds[i]).to(p.device) for i, p in enumerate(self.params)]
+        counts = torch.bincount(owner, minlength=len(sizes)).tolist()
+        local = picks - bounds[owner]  # sorted by owner, because picks are sorted
+        device = self.params[0].device if self.params else torch.device("cpu")
+        if device.type == "cuda":
+            local = local.pin_memory()
+        local = local.to(device, non_blocking=True)  # one transfer, then views per parameter
+        return list(torch.split(local, counts))
 
     def queue(self, step: int, col: Collector) -> None:
         """Queue A/B/S increments for the update just taken (call right after ``optimizer.step()``)."""

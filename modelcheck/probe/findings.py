@@ -102,25 +102,35 @@ def frozen_finding(rel_update: dict[str, float], steps: int, graph: Graph | None
                         "consecutive layers, and the depth of the path to them")
 
 
-def stability_finding(report: SharpnessReport | None, lr: float, optimizer: str) -> Finding | None:
-    if report is None or report.verdict not in ("unstable", "edge"):
-        return None
+def _sharpness_words(report: SharpnessReport, lr: float) -> tuple[str, str, float]:
     values = [c.value for c in report.checks if math.isfinite(c.value)]
     top = max(values) if report.verdict == "unstable" else values[-1]
     what = "preconditioned sharpness" if report.kind == "preconditioned" else "top Hessian eigenvalue"
-    bound = f"{fmt_num(report.threshold * lr)}/lr = {fmt_num(report.threshold)}"
-    stable = f"largest stable lr ~ {fmt_num(report.largest_stable_lr)}" if report.largest_stable_lr else ""
+    return what, f"{fmt_num(report.threshold * lr)}/lr = {fmt_num(report.threshold)}", top
+
+
+def stability_finding(report: SharpnessReport | None, lr: float, optimizer: str) -> Finding | None:
+    """MC902 when the sharpness stays above the threshold while the loss rises (THEORY §6)."""
+    if report is None or report.verdict != "unstable":
+        return None
+    what, bound, top = _sharpness_words(report, lr)
     numbers = {"sharpness": top, "threshold": report.threshold, "lr": lr}
+    message = f"unstable learning rate: {what} {fmt_num(top)} > {bound}"
     if report.largest_stable_lr:
         numbers["largest_stable_lr"] = report.largest_stable_lr
-    if report.verdict == "unstable":
-        message = f"unstable learning rate: {what} {fmt_num(top)} > {bound}; {stable}"
-        return _finding(UNSTABLE_LR, message, numbers=numbers,
-                        fix=f"lower the {optimizer} learning rate below {fmt_num(report.largest_stable_lr)}, or warm it up")
+        message += f"; largest stable lr ~ {fmt_num(report.largest_stable_lr)}"
+    return _finding(UNSTABLE_LR, message, numbers=numbers,
+                    fix=f"lower the {optimizer} learning rate below {fmt_num(report.largest_stable_lr)}, or warm it up")
+
+
+def stability_note(report: SharpnessReport | None, lr: float) -> str | None:
+    """The table's "not confirmed" outcome at the threshold: edge of stability, said as a note, not a finding."""
+    if report is None or report.verdict != "edge":
+        return None
+    what, bound, top = _sharpness_words(report, lr)
     relation = ">" if top > 1.1 * report.threshold else "~"
-    message = (f"training at the edge of stability: {what} {fmt_num(top)} {relation} {bound} while the loss "
-               f"still falls (not a defect by itself; Cohen et al. 2021)")
-    return _finding(UNSTABLE_LR, message, severity=Severity.INFO, numbers=numbers)
+    return (f"probe: edge of stability: {what} {fmt_num(top)} {relation} {bound} while the loss still falls "
+            f"(not a defect; Cohen et al. 2021)")
 
 
 def adam_finding(report: AdamReport | None, loss_fell: bool) -> Finding | None:

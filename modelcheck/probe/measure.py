@@ -2,8 +2,9 @@
 
 A *layer* is a module that owns trainable parameters itself (``named_parameters(recurse=False)``):
 Linear, Conv, norms, embeddings, a MultiheadAttention's in-projection, a ReZero gate on a container.
-Every module (containers too) gets a finiteness check on its inputs and output, so the first non-finite
-value is pinned on the module that *produced* it (finite inputs, non-finite output).
+When a step's loss or gradient is non-finite, :class:`FiniteTracer` re-runs that forward with a
+finiteness check on every module's inputs and output, so the value is pinned on the module that
+*produced* it (finite inputs, non-finite output).
 
 Numbers stay on the device as 0-d tensors until :meth:`Collector.flush`, which copies them to the host in
 one transfer: one synchronisation per training step on an accelerator.
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from modelcheck.probe.task import first_float
 
-_CHUNK = 1 << 24  # elements per foreach chunk: bounds the temporaries of ||theta - theta_0||
+_CHUNK = 1 << 22  # elements of the reused buffer behind ||theta - theta_0||
 
 
 def _label(path: str) -> str:
@@ -34,7 +35,6 @@ class LayerIndex:
     labels: tuple[str, ...]
     modules: tuple[nn.Module, ...]
     params: tuple[tuple[nn.Parameter, ...], ...]
-    all_modules: tuple[tuple[str, nn.Module], ...]
 
     @classmethod
     def of(cls, model: nn.Module) -> LayerIndex:
@@ -50,8 +50,7 @@ class LayerIndex:
                 labels.append(_label(path))
                 modules.append(mod)
                 params.append(tuple(own))
-        return cls(tuple(labels), tuple(modules), tuple(params),
-                   tuple((_label(p), m) for p, m in model.named_modules()))
+        return cls(tuple(labels), tuple(modules), tuple(params))
 
     @property
     def flat_params(self) -> list[nn.Parameter]:
@@ -93,20 +92,19 @@ def mean_square(t: torch.Tensor) -> torch.Tensor:
     return t.detach().float().pow(2).mean()
 
 
-def _all_finite(items: Any) -> torch.Tensor | None:
+def _all_finite(items: Any) -> bool | None:
     ts = [t for t in items if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()]
-    if not ts:
-        return None
-    flags = [torch.isfinite(t.detach()).all() for t in ts]
-    return flags[0] if len(flags) == 1 else torch.stack(flags).all()
+    return all(bool(torch.isfinite(t.detach()).all()) for t in ts) if ts else None
 
 
 class StepMonitor:
-    """Hooks for training steps: per-layer output RMS and output-grad RMS, per-call finiteness flags."""
+    """Hooks on the layers for training steps: output mean square and output-grad mean square.
+
+    Nothing here synchronises; :meth:`queue` hands the device scalars to the step's :class:`Collector`.
+    """
 
     def __init__(self, index: LayerIndex) -> None:
         self.index = index
-        self._layer_of = {id(m): i for i, m in enumerate(index.modules)}
         self._handles: list[Any] = []
         self.active = False  # only the training forward is recorded (not gain passes or HVPs)
         self.reset()
@@ -115,13 +113,11 @@ class StepMonitor:
         n = len(self.index.labels)
         self.act: list[list[torch.Tensor]] = [[] for _ in range(n)]
         self.out_grad: list[list[torch.Tensor]] = [[] for _ in range(n)]
-        self.calls: list[str] = []  # module label per hooked call, firing order
-        self.in_ok: list[torch.Tensor] = []
-        self.out_ok: list[torch.Tensor] = []
+        self.calls: list[str] = []  # layer labels in firing order
 
     def __enter__(self) -> StepMonitor:
-        for label, mod in self.index.all_modules:
-            self._handles.append(mod.register_forward_hook(self._hook(label, mod), with_kwargs=True))
+        for i, mod in enumerate(self.index.modules):
+            self._handles.append(mod.register_forward_hook(self._hook(i)))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -129,44 +125,99 @@ class StepMonitor:
             h.remove()
         self._handles.clear()
 
-    def _hook(self, label: str, mod: nn.Module) -> Any:
-        layer = self._layer_of.get(id(mod))
+    def _hook(self, layer: int) -> Any:
+        label = self.index.labels[layer]
 
-        def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        def hook(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
             y = first_float(out) if self.active else None
             if y is None:
                 return
-            ok_in = _all_finite([*args, *kwargs.values()])
             self.calls.append(label)
-            self.in_ok.append(ok_in if ok_in is not None else torch.ones((), dtype=torch.bool, device=y.device))
-            self.out_ok.append(torch.isfinite(y.detach()).all())
-            if layer is not None:
-                self.act[layer].append(mean_square(y))
-                if y.requires_grad:
-                    y.register_hook(lambda g, i=layer: self.out_grad[i].append(mean_square(g)))
+            self.act[layer].append(mean_square(y))
+            if y.requires_grad:
+                y.register_hook(lambda g: self.out_grad[layer].append(mean_square(g)))
 
         return hook
 
     def queue(self, col: Collector) -> None:
-        """Queue this step's per-layer numbers and flags (call after backward)."""
+        """Queue this step's per-layer numbers (call after backward)."""
         nan = torch.full((), math.nan, device=col.device)
         for name, lists in (("act", self.act), ("out_grad", self.out_grad)):
             for i, vals in enumerate(lists):
                 col.add(f"{name}.{i}", torch.stack(vals).mean() if vals else nan)
-        if self.calls:
-            col.add("in_ok", torch.stack([t.to(col.device) for t in self.in_ok]))
-            col.add("out_ok", torch.stack([t.to(col.device) for t in self.out_ok]))
 
-    def culprit(self, read: dict[str, list[float]]) -> tuple[str | None, bool]:
-        """(module, produced_here) of the first call with a non-finite output, from a flushed read."""
-        outs, ins = read.get("out_ok", []), read.get("in_ok", [])
-        first = next((k for k, ok in enumerate(outs) if not ok), None)
+
+class FiniteTracer:
+    """Where is a NaN/inf born? Hooks on *every* module check its inputs and output during one forward.
+
+    Used only to re-run a step whose loss or gradient was non-finite (a failure path: it synchronises per
+    module), so ordinary steps pay nothing. The culprit is the first module, in completion order, whose
+    output is non-finite while its inputs are finite; a container whose own code (functional ops between
+    its children) made the value is named the same way, since its children completed before it.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.calls: list[tuple[str, bool | None, bool]] = []  # (label, inputs finite, output finite)
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> FiniteTracer:
+        for path, mod in self.model.named_modules():
+            self._handles.append(mod.register_forward_hook(self._hook(_label(path)), with_kwargs=True))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def _hook(self, label: str) -> Any:
+        def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+            y = first_float(out)
+            if y is not None:
+                self.calls.append((label, _all_finite([*args, *kwargs.values()]), bool(torch.isfinite(y).all())))
+        return hook
+
+    def culprit(self) -> tuple[str | None, bool]:
+        """(module, produced_here): the first module that made a non-finite output from finite inputs;
+        else the first that passed one on (produced_here False); (None, False) when all were finite."""
+        first = next((label for label, _, ok in self.calls if not ok), None)
         if first is None:
             return None, False
-        for k in range(first, len(outs)):
-            if not outs[k] and ins[k]:
-                return self.calls[k], True
-        return self.calls[first], False
+        made = next((label for label, ok_in, ok in self.calls if not ok and ok_in is not False), None)
+        return (made, True) if made is not None else (first, False)
+
+
+class Displacement:
+    """||theta - theta_0||^2 per parameter tensor, against the one snapshot of theta_0.
+
+    The difference goes through a reused buffer (at most ``_CHUNK`` elements per dtype), so measuring it
+    every step allocates nothing and never holds a second parameter-sized copy.
+    """
+
+    def __init__(self, params: list[nn.Parameter]) -> None:
+        self.theta0 = [p.detach().clone() for p in params]
+        self._size = min(max((p.numel() for p in params), default=1), _CHUNK)
+        self._buffers: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+    def _buffer(self, like: torch.Tensor) -> torch.Tensor:
+        key = (like.dtype, like.device)
+        if key not in self._buffers:
+            self._buffers[key] = torch.empty(self._size, dtype=like.dtype, device=like.device)
+        return self._buffers[key]
+
+    def sumsq(self, params: list[nn.Parameter]) -> torch.Tensor:
+        out: list[torch.Tensor] = []
+        for p, p0 in zip(params, self.theta0):
+            flat, flat0 = p.detach().reshape(-1), p0.reshape(-1)
+            buf = self._buffer(flat)
+            total = torch.zeros((), dtype=torch.float32, device=flat.device)
+            for i in range(0, flat.numel(), self._size):
+                n = min(self._size, flat.numel() - i)
+                diff = torch.sub(flat[i : i + n], flat0[i : i + n], out=buf[:n])
+                total = total + torch.linalg.vector_norm(diff, dtype=torch.float32).pow(2)
+            out.append(total)
+        return torch.stack(out) if out else torch.zeros(0)
 
 
 def param_sumsq(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -178,27 +229,6 @@ def param_sumsq(tensors: list[torch.Tensor]) -> torch.Tensor:
     except (AttributeError, RuntimeError):
         norms = [torch.linalg.vector_norm(t) for t in tensors]
     return torch.stack([n.float() for n in norms]).pow(2)
-
-
-def diff_sumsq(params: list[torch.Tensor], base: list[torch.Tensor]) -> torch.Tensor:
-    """Per-tensor ||p - p0||^2, in chunks so the temporaries stay far below a parameter copy."""
-    out: list[torch.Tensor] = []
-    for chunk_p, chunk_b in _chunks(params, base):
-        diffs = torch._foreach_sub(chunk_p, chunk_b)
-        out.append(param_sumsq(diffs))
-        del diffs
-    return torch.cat(out) if out else torch.zeros(0)
-
-
-def _chunks(a: list[torch.Tensor], b: list[torch.Tensor]) -> Iterator[tuple[list[torch.Tensor], list[torch.Tensor]]]:
-    start, size = 0, 0
-    for i, t in enumerate(a):
-        size += t.numel()
-        if size >= _CHUNK:
-            yield a[start : i + 1], b[start : i + 1]
-            start, size = i + 1, 0
-    if start < len(a):
-        yield a[start:], b[start:]
 
 
 def per_layer(values: torch.Tensor, owner: torch.Tensor, n_layers: int) -> torch.Tensor:

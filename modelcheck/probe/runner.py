@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -32,11 +33,11 @@ from modelcheck.probe.gains import GainMeasurement, GainMeter
 from modelcheck.probe.measure import LayerIndex
 from modelcheck.probe.plot import require_matplotlib, write_plot
 from modelcheck.probe.progress import progress_bar
-from modelcheck.probe.records import GainPoint, ProbeOptions, ProbeResult, Symptoms
+from modelcheck.probe.records import AdamReport, GainPoint, ProbeOptions, ProbeResult, SharpnessReport, Symptoms
 from modelcheck.probe.stability import SharpnessTracker
 from modelcheck.probe.symptoms import SymptomProbe
 from modelcheck.probe.task import make_optimizer, make_task, to_device
-from modelcheck.probe.train import Trainer
+from modelcheck.probe.train import TrainLog, Trainer
 from modelcheck.probe.verdicts import Evidence, judge
 
 
@@ -57,7 +58,7 @@ def run_probe(model: nn.Module, inputs: tuple[Any, ...], graph: Graph | None,
             result = _probe(model, inputs, graph, findings, options, device)
         except ModelcheckError:
             raise
-        except RuntimeError as exc:  # the user's forward/backward failing on the synthetic batch
+        except (RuntimeError, ValueError, IndexError, AssertionError) as exc:  # the user's code on the batch
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ForwardError(f"probe: training step failed: {first}") from exc
     result = _with_seconds(result, time.perf_counter() - started)
@@ -66,98 +67,122 @@ def run_probe(model: nn.Module, inputs: tuple[Any, ...], graph: Graph | None,
     return result
 
 
+@dataclass
+class _Run:
+    """Everything measured, before judging."""
+
+    index: LayerIndex
+    g0: GainMeasurement
+    gains: list[GainPoint]
+    symptoms: list[Symptoms]
+    log: TrainLog
+    final_loss: float | None
+    sharpness: SharpnessReport | None
+    adam: AdamReport | None
+    notes: list[str]
+
+
 def _probe(model: nn.Module, inputs: tuple[Any, ...], graph: Graph | None, findings: tuple[Finding, ...],
            options: ProbeOptions, device: torch.device) -> ProbeResult:
+    run = _measure(model, inputs, findings, options, device)
+    return _conclude(run, graph, findings, options, device)
+
+
+def _measure(model: nn.Module, inputs: tuple[Any, ...], findings: tuple[Finding, ...], options: ProbeOptions,
+             device: torch.device) -> _Run:
     model.to(device, non_blocking=True)
     model.train()
     index = LayerIndex.of(model)
     if not index.labels:
         raise UsageError("--probe: the model has no trainable parameters")
-    notes: list[str] = [f"probe: {options.steps} steps of {options.optimizer} (lr {options.lr:g}) on MSE to a "
-                        f"fixed N(0,1) target, seed {options.seed}"]
+    notes = [f"probe: {options.steps} steps of {options.optimizer} (lr {options.lr:g}) on MSE to a fixed "
+             f"N(0,1) target, seed {options.seed}"]
     meter = GainMeter(model, to_device(inputs, device), index, options.seed, device)
     watch = frozenset(f.module for f in findings if f.name == "dead-relu-risk" and f.module)
-    sym0 = SymptomProbe(model, device, watch)  # entered by ``measure`` around its forward pass
-    g0 = meter.measure(0, extra=sym0)
-    symptoms: list[Symptoms] = [sym0.result(0)]
+
+    def measure(step: int, symptoms: list[Symptoms] | None) -> GainMeasurement:
+        if symptoms is None:
+            return meter.measure(step)
+        probe = SymptomProbe(model, device, watch)  # entered by ``measure`` around its forward pass
+        try:
+            return meter.measure(step, extra=probe)
+        finally:
+            symptoms.append(probe.result(step))
+
+    symptoms: list[Symptoms] = []
+    g0 = measure(0, symptoms)
     if g0.x_source:
         notes.append(f"probe: gains measured from x = {g0.x_source}")
-
-    task = make_task(model, inputs, options, device)
     params = index.flat_params
     opt = make_optimizer(params, options)
     adam = AdamTracker(opt, params, options) if options.optimizer in ("adam", "adamw") else None
-    trainer = Trainer(model, index, task, opt, device, adam=adam)
+    trainer = Trainer(model, index, make_task(model, inputs, options, device), opt, device, adam=adam)
     if options.sharpness_checks > 0:
         trainer.sharpness = SharpnessTracker(options, params, opt, trainer.loss)
-    gains: list[GainPoint] = [g0.point]
-    end_symptoms: list[Symptoms] = []
+    gains = [g0.point]
 
     def after_update(updates: int) -> None:
         last = updates == options.steps
-        if updates % max(options.log_every, 1) and not last:
-            return
-        if last:
-            sym = SymptomProbe(model, device, watch)
-            gains.append(meter.measure(updates, extra=sym).point)
-            end_symptoms.append(sym.result(updates))
-        else:
-            gains.append(meter.measure(updates).point)
+        if last or updates % max(options.log_every, 1) == 0:
+            gains.append(measure(updates, symptoms if last else None).point)
 
     with progress_bar(options.steps, describe_device(device), options.progress) as advance:
         log = trainer.run(options.steps, after_update, advance)
-    if log.nonfinite is not None and not end_symptoms:
-        done = len(log.records) - 1
-        sym = SymptomProbe(model, device, watch)
-        try:
-            meter.measure(done, extra=sym)
-        except RuntimeError:
-            pass
-        end_symptoms.append(sym.result(done))
-    symptoms += end_symptoms
-
     final_loss = None
     if log.nonfinite is None:
         with torch.no_grad():
             final_loss = float(trainer.loss())
+    elif len(symptoms) == 1:  # stopped early: symptoms at the last finite parameters, if measurable
+        try:
+            measure(len(log.records) - 1, symptoms)
+        except RuntimeError:
+            pass
+    losses = tuple(r.loss for r in log.records)
+    sharp = trainer.sharpness.report(losses) if trainer.sharpness else None
+    adam_report = adam.report() if adam is not None and adam.t else None
+    return _Run(index, g0, gains, symptoms, log, final_loss, sharp, adam_report, notes)
+
+
+def _conclude(run: _Run, graph: Graph | None, findings: tuple[Finding, ...], options: ProbeOptions,
+              device: torch.device) -> ProbeResult:
+    log, index = run.log, run.index
     last = log.records[-1] if log.records else None
     rel = dict(zip(index.labels, last.rel_update)) if last else {}
     used = {k: v for k, v in rel.items() if k not in log.unused}
-    first_layer = next((c for c in log.call_order if c in rel), None)
-    steps_done = sum(1 for _ in log.records) - (1 if log.nonfinite else 0)
-    evidence = Evidence(steps=steps_done, losses=tuple(r.loss for r in log.records), final_loss=final_loss,
-                        gains=tuple(gains), rel_update=used, first_layer=first_layer, nonfinite=log.nonfinite,
-                        symptoms=tuple(symptoms), row_spread=_row_spread(index, findings))
-    judged = tuple(judge(f, evidence) for f in findings)
-
-    sharp = trainer.sharpness.report(evidence.losses) if trainer.sharpness else None
-    adam_report = adam.report() if adam is not None and adam.t else None
+    steps_done = len(log.records) - (1 if log.nonfinite else 0)
+    evidence = Evidence(steps=steps_done, losses=tuple(r.loss for r in log.records), final_loss=run.final_loss,
+                        gains=tuple(run.gains), rel_update=used,
+                        first_layer=next((c for c in log.call_order if c in rel), None), nonfinite=log.nonfinite,
+                        symptoms=tuple(run.symptoms), row_spread=_row_spread(index, findings))
     drop = evidence.loss_drop
+    frac = run.adam.frac_below_eps if run.adam else None
     extra = pf.probe_findings(
         pf.nonfinite_finding(log.nonfinite, graph) if log.nonfinite else None,
-        pf.frozen_finding(used, steps_done, graph, adam_report.frac_below_eps if adam_report else None)
-        if log.nonfinite is None else None,
-        pf.stability_finding(sharp, options.lr, options.optimizer),
-        pf.adam_finding(adam_report, loss_fell=drop is not None and drop > 0.01),
+        pf.frozen_finding(used, steps_done, graph, frac) if log.nonfinite is None else None,
+        pf.stability_finding(run.sharpness, options.lr, options.optimizer),
+        pf.adam_finding(run.adam, loss_fell=drop is not None and drop > 0.01),
     )
+    notes = list(run.notes)
     if log.unused:
         notes.append(f"probe: never received a gradient (unused in forward?): {pf.compress_labels(log.unused)}")
-    if sharp is not None and sharp.method != "autograd":
-        notes.append(f"probe: sharpness by {sharp.method} (double backward unsupported by this model)")
-    if adam_report is not None and adam_report.frac_below_eps > 0.01:
-        notes.append(f"probe: {100 * adam_report.frac_below_eps:.3g}% of parameters have sqrt(v_hat) < eps "
-                     "(effectively frozen under Adam)")
+    edge = pf.stability_note(run.sharpness, options.lr)
+    if edge:
+        notes.append(edge)
+    if run.sharpness is not None and run.sharpness.method != "autograd":
+        notes.append(f"probe: sharpness by {run.sharpness.method} (double backward unsupported by this model)")
+    if frac is not None and frac > 0.01:
+        notes.append(f"probe: {100 * frac:.3g}% of parameters have sqrt(v_hat) < eps (effectively frozen under Adam)")
     return ProbeResult(
-        findings=judged + extra,
-        metrics=Metrics(forward_gain=g0.point.forward_gain, backward_gain=g0.point.backward_gain),
+        findings=tuple(judge(f, evidence) for f in findings) + extra,
+        metrics=Metrics(forward_gain=run.g0.point.forward_gain, backward_gain=run.g0.point.backward_gain),
         device=describe_device(device),
-        profile=_profile(index, g0, graph),
+        profile=_profile(index, run.g0, graph),
         layers=index.labels,
         steps=tuple(log.records),
-        gains=tuple(gains),
-        sharpness=sharp,
-        adam=adam_report,
-        symptoms=tuple(symptoms),
+        gains=tuple(run.gains),
+        sharpness=run.sharpness,
+        adam=run.adam,
+        symptoms=tuple(run.symptoms),
         nonfinite=log.nonfinite,
         notes=tuple(notes),
         options=options,
@@ -204,6 +229,4 @@ def _row_spread(index: LayerIndex, findings: tuple[Finding, ...]) -> dict[str, f
 
 
 def _with_seconds(result: ProbeResult, seconds: float) -> ProbeResult:
-    from dataclasses import replace
-
     return replace(result, seconds=seconds)

@@ -32,10 +32,11 @@ UNSTABLE_CHECKS = 3
 def schedule(options: ProbeOptions) -> tuple[int, ...]:
     """The steps (before their update) at which sharpness is measured: spread over the run, >= 10 apart.
 
-    Adam's first check waits for one update (the preconditioner needs v_hat).
+    Adam's first check waits for v_hat to average a few gradients (up to 10 updates, a fifth of the run):
+    after one update P^-1 H is dominated by single-gradient noise and power iteration does not settle.
     """
     n, k = options.sharpness_checks, options.steps
-    first = 0 if options.optimizer == "sgd" else 1
+    first = 0 if options.optimizer == "sgd" else max(1, min(10, k // 5))
     if n <= 0 or first >= k:
         return ()
     if n == 1:

@@ -1,9 +1,10 @@
 """The probe's training loop: K steps on the synthetic task, measured per layer and per step.
 
 Per step, one host read (before the optimizer step, so a non-finite loss or gradient stops the run with
-finite parameters) carries the loss, per-layer gradient/activation statistics, the finiteness flags, and
-the previous update's displacement ``||theta - theta_0||`` and Adam series. Parameters are updated in place
-on the user's model; the only parameter-sized copy is theta_0.
+finite parameters) carries the loss, per-layer gradient/activation statistics, and the previous update's
+displacement ``||theta - theta_0||`` and Adam series. A non-finite loss or gradient replays the step's
+forward with every module checked (``FiniteTracer``) to name the module that produced it. Parameters are
+updated in place on the user's model; the only parameter-sized copy is theta_0.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from typing import Any, Callable
 import torch
 
 from modelcheck.probe.adam import AdamTracker
-from modelcheck.probe.measure import Collector, LayerIndex, StepMonitor, diff_sumsq, param_sumsq, per_layer
+from modelcheck.probe.measure import (
+    Collector,
+    Displacement,
+    FiniteTracer,
+    LayerIndex,
+    StepMonitor,
+    param_sumsq,
+    per_layer,
+)
 from modelcheck.probe.records import NonFinite, StepRecord
 from modelcheck.probe.stability import SharpnessTracker
 from modelcheck.probe.task import Task
@@ -43,9 +52,10 @@ class Trainer:
         self.n = len(index.labels)
         self.numel = per_layer(torch.tensor([float(p.numel()) for p in self.params], device=device),
                                self.owner, self.n).tolist()
-        self.theta0 = [p.detach().clone() for p in self.params]  # the one parameter copy
+        self.displacement = Displacement(self.params)  # holds theta_0: the one parameter-sized copy
         norm0 = per_layer(param_sumsq([p.detach() for p in self.params]).to(device), self.owner, self.n)
         self.norm0 = norm0.sqrt().tolist()
+        self._rng: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.monitor = StepMonitor(index)
         self.col = Collector(device)
         self.log = TrainLog()
@@ -60,11 +70,11 @@ class Trainer:
             for step in range(steps):
                 if self.sharpness is not None and self.sharpness.due(step):
                     self.sharpness.check(step)
-                read, grads_present = self._forward_backward()
+                read = self._forward_backward()
                 if pending is not None:
                     self._finish(pending, read)
                 pending = self._pending(step, read)
-                if self._check_finite(step, read, grads_present):
+                if self._check_finite(step, read):
                     # Recorded, but the update is not taken: parameters stay finite and unmoved.
                     prev = self.log.records[-1].rel_update if self.log.records else (0.0,) * self.n
                     self.log.records.append(StepRecord(rel_update=prev, **pending))
@@ -82,9 +92,12 @@ class Trainer:
         self.log.unused = [label for label, got in zip(self.index.labels, self._got_grad) if not got]
         return self.log
 
-    def _forward_backward(self) -> tuple[dict[str, list[float]], list[int]]:
+    def _forward_backward(self) -> dict[str, list[float]]:
         self.opt.zero_grad(set_to_none=True)
         self.monitor.reset()
+        cuda = self.device.type == "cuda"
+        # Saved so a failing step can be replayed with the same dropout draws (host-side state: no sync).
+        self._rng = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
         self.monitor.active = True
         try:
             loss = self.loss()
@@ -101,7 +114,7 @@ class Trainer:
             self.col.add("grad", per_layer(gsq, self._owners(present), self.n))
         self.col.add("loss", loss)
         self.monitor.queue(self.col)
-        return self.col.flush(), present
+        return self.col.flush()
 
     def _owners(self, present: list[int]) -> torch.Tensor:
         """Owner indices of the parameters that have a gradient, cached (no host->device copy per step)."""
@@ -122,27 +135,36 @@ class Trainer:
         }
 
     def _queue_displacement(self) -> None:
-        live = [p.detach() for p in self.params]
-        self.col.add("disp", per_layer(diff_sumsq(live, self.theta0).to(self.device), self.owner, self.n))
-        self.col.add("norm", per_layer(param_sumsq(live).to(self.device), self.owner, self.n))
+        self.col.add("disp", per_layer(self.displacement.sumsq(self.params).to(self.device), self.owner, self.n))
 
     def _finish(self, pending: dict[str, Any], read: dict[str, list[float]]) -> None:
-        disp, norm = read.get("disp"), read.get("norm")
+        disp = read.get("disp")
         rel: tuple[float, ...] = (math.nan,) * self.n
-        if disp is not None and norm is not None:
-            rel = tuple(math.sqrt(d) / max(n0, math.sqrt(nt), 1e-30)
-                        for d, n0, nt in zip(disp, self.norm0, norm))
+        if disp is not None:
+            # A zero-initialised layer that moved counts as relative update 1 (it moved by its own size).
+            rel = tuple(math.sqrt(d) / n0 if n0 > 0 else float(d > 0) for d, n0 in zip(disp, self.norm0))
         self.log.records.append(StepRecord(rel_update=rel, **pending))
         if self.adam is not None:
             self.adam.record(pending["step"], read)
 
-    def _check_finite(self, step: int, read: dict[str, list[float]], present: list[int]) -> bool:
+    def _replay(self) -> tuple[str | None, bool]:
+        """Re-run this step's forward (same parameters, same random draws) to find where NaN/inf is born."""
+        assert self._rng is not None
+        cpu_state, cuda_state = self._rng
+        torch.set_rng_state(cpu_state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state(cuda_state, self.device)
+        with torch.no_grad(), FiniteTracer(self.model) as tracer:
+            self.model(*self.task.inputs)
+        return tracer.culprit()
+
+    def _check_finite(self, step: int, read: dict[str, list[float]]) -> bool:
         loss = read["loss"][0]
         grads = read.get("grad", [])
         bad_grad = [i for i, g in enumerate(grads) if not math.isfinite(g)]
-        module, produced = self.monitor.culprit(read)
-        if math.isfinite(loss) and module is None and not bad_grad:
+        if math.isfinite(loss) and not bad_grad:
             return False
+        module, produced = self._replay()
         word = "NaN" if math.isnan(loss) else "inf" if math.isinf(loss) else None
         if module is not None:
             what = f"loss became {word}" if word else "activations became non-finite"

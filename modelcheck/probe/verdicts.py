@@ -109,21 +109,28 @@ def _gain_judge(which: str) -> Judge:
         d0, dk = _decades(first, which), _decades(last, which)
         m0, mk = getattr(first, quantity), getattr(last, quantity)
         name = quantity.replace("_", " ")
-        text = f"measured {name} {_g(m0)}"
-        if which in ("vanish", "explode") and getattr(first, f"d_{which}") is not None:
-            text += f" (D={_g(getattr(first, f'd_{which}'))})"
-        text += " at step 0"
+        depth = which in ("vanish", "explode")
+
+        def with_d(p: GainPoint) -> str:
+            d = getattr(p, f"d_{which}") if depth else None
+            return f" (D={_g(d)})" if d is not None else ""
+
+        text = f"measured {name} {_g(m0)}{with_d(first)} at step 0"
         pred = _predicted(f, quantity)
         if pred is not None and m0 and m0 > 0 and math.isfinite(m0) and abs(math.log10(m0 / pred)) > 1:
             text += f", predicted {_g(pred)}"
+        d_pred, d_meas = f.numbers.get("D"), getattr(first, f"d_{which}") if depth else None
+        if isinstance(d_pred, (int, float)) and d_meas is not None and abs(d_pred - d_meas) > 1:
+            text += f", predicted D={_g(d_pred)}"  # a prediction mismatch, worth calibrating
         crosses = d0 is not None and d0 >= thr
         persists = dk is not None and dk >= thr
         ratio = ev.first_layer_ratio
         stuck = ratio is not None and ratio < FROZEN_FIRST_LAYER
         if not crosses:
-            return False, f"{text}, inside the {thr:g}-decade threshold"
+            kind = "vanishing" if "vanish" in which else "explosion"
+            return False, f"{text}, short of the {thr:g}-decade {kind} threshold"
         if last.step > first.step:
-            text += f", {'still' if persists else 'back to'} {_g(mk)} at step {last.step}"
+            text += f", {'still' if persists else 'back to'} {_g(mk)}{with_d(last)} at step {last.step}"
         if ev.nonfinite is not None:
             text += f"; {ev.nonfinite.detail}"
         if stuck:
@@ -149,6 +156,7 @@ def _missing_skip(f: Finding, ev: Evidence) -> tuple[bool, str]:
 
 
 def _unnormalized_residual(f: Finding, ev: Evidence) -> tuple[bool, str]:
+    """R2: the stream grows x10 over the run *to* >= 10x the input (a vanished signal recovering is not it)."""
     if not ev.finite:
         return True, ev.nonfinite.detail if ev.nonfinite else "the stream overflowed"
     fwd = [g.forward_gain for g in ev.gains if g.forward_gain is not None]
@@ -156,7 +164,9 @@ def _unnormalized_residual(f: Finding, ev: Evidence) -> tuple[bool, str]:
         return _default(f, ev)
     growth = max(fwd) / fwd[0]
     text = f"forward gain {_g(fwd[0])} at step 0, {_g(fwd[-1])} at step {ev.gains[-1].step}"
-    return growth >= STREAM_GROWTH, text + (f" (x{_g(growth)})" if growth >= STREAM_GROWTH else ", stable")
+    if growth >= STREAM_GROWTH and max(fwd) >= STREAM_GROWTH:
+        return True, f"{text} (grew x{_g(growth)})"
+    return False, text + (f", grew x{_g(growth)} but stays small" if growth >= STREAM_GROWTH else ", stable")
 
 
 def _post_ln(f: Finding, ev: Evidence) -> tuple[bool, str]:

@@ -22,6 +22,7 @@ from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from modelcheck.ir import Op
+from modelcheck.trace.function_table import uniform
 
 Spec = tuple[Op, dict[str, Any]]
 
@@ -228,7 +229,7 @@ def _pool(kind: str) -> Callable[[Any], Spec]:
                 attrs[dst] = getattr(m, src)
         if attrs.get("stride") is None and "kernel" in attrs:
             attrs["stride"] = attrs["kernel"]
-        return Op.POOL, attrs
+        return Op.POOL, uniform(attrs)
 
     return spec
 

@@ -29,12 +29,24 @@ from modelcheck.trace.atomic import is_atomic
 from modelcheck.trace.frames import from_stack_trace
 from modelcheck.trace.functions import canonical, from_aten
 from modelcheck.trace.lower import Builder
-from modelcheck.trace.values import ConstRef, ParamRef, Value, flatten, is_float, output_order, rebuild, select_outputs
+from modelcheck.trace.values import (
+    ConstRef, ParamRef, Value, flatten, is_float, output_order, rebuild, select_outputs, tensor_meta,
+)
 
 _PREFIX = "m"
 # Ops that return their input object itself when they change nothing (x.to(x.dtype), x.contiguous()).
 _SELF_RETURNING = frozenset({"to", "contiguous", "float", "double", "half", "bfloat16", "type", "type_as",
                              "alias", "cpu", "cuda"})
+
+
+# aten ops a Python subscript (x[:, 0], x[idx]) turns into.
+_INDEXING = frozenset({"slice", "select", "index"})
+
+
+def _subscript(node: torch.fx.Node) -> bool:
+    """Whether the source line that produced ``node`` indexes with ``[...]``."""
+    text = (node.meta.get("stack_trace") or "").rstrip().rpartition("\n")[2]
+    return "[" in text
 
 
 class _Root(nn.Module):
@@ -99,6 +111,8 @@ class _Lowering:
         self.tensors = dict(model.named_parameters(remove_duplicate=False))
         self.tensors.update(model.named_buffers(remove_duplicate=False))
         self.env: dict[torch.fx.Node, Any] = {}
+        self._getitems: set[torch.fx.Node] = set()
+        self._atomic: dict[str, bool] = {}
 
     def run(self) -> None:
         self._placeholders()
@@ -154,8 +168,11 @@ class _Lowering:
             path = _strip(str(entry[0]))
             if not path:
                 continue
-            m = self.modules.get(path)
-            if m is not None and is_atomic(m):
+            atomic = self._atomic.get(path)
+            if atomic is None:
+                m = self.modules.get(path)
+                atomic = self._atomic[path] = m is not None and is_atomic(m)
+            if atomic:
                 return key, path
         return None
 
@@ -173,9 +190,17 @@ class _Lowering:
                 self.env[node] = src[node.args[1]]  # type: ignore[index]
                 return
         name = canonical(node.target)
+        out = node.meta.get("val")
+        if name in _INDEXING and _subscript(node):
+            name = "getitem"
+            if self._extend_getitem(node, out):
+                return
         args = from_aten(name, torch.fx.node.map_arg(node.args, self.env.get), node.target)
         kwargs = torch.fx.node.map_arg(node.kwargs, self.env.get)
-        out = node.meta.get("val")
+        if name.startswith("upsample_"):  # aten.upsample_bilinear2d.vec & co. -> F.interpolate's layout
+            scales = kwargs.get("scale_factors", args[-1] if len(args) > 2 else None)
+            mode = name.removeprefix("upsample_").rstrip("123d")
+            name, args, kwargs = "interpolate", (args[0], args[1] if len(args) > 1 else None, scales, mode), {}
         values = self.b.function_call(name, args, kwargs, out, path=self._owner(node),
                                       source=from_stack_trace(node.meta.get("stack_trace")))
         if values:
@@ -183,6 +208,24 @@ class _Lowering:
             self.env[node] = rebuild(out, lambda t: next(it))
         else:
             self.env[node] = out
+        if name == "getitem":
+            self._getitems.add(node)
+
+    def _extend_getitem(self, node: torch.fx.Node, out: Any) -> bool:
+        """``x[:, 0, :4]`` is one getitem in fx and hooks but a slice/select chain in aten: fold the
+        chain into the node of its first link when that link feeds only this one, from the same line."""
+        prev = node.args[0]
+        if prev not in self._getitems or len(prev.users) != 1:  # type: ignore[arg-type]
+            return False
+        if prev.meta.get("stack_trace") != node.meta.get("stack_trace"):  # type: ignore[union-attr]
+            return False
+        value = self.env[prev]  # type: ignore[index]
+        if not isinstance(value, Value) or value.index is not None:
+            return False
+        value.node.meta = tensor_meta(out)
+        self.env[node] = Value(value.node, None, value.node.meta)
+        self._getitems.add(node)
+        return True
 
     def _alias_source(self, n: torch.fx.Node, inside: set[torch.fx.Node], aliases: dict[torch.fx.Node, Any]) -> Any:
         """The outside Value that a no-op cast/alias inside a module hands back unchanged, if any."""
@@ -236,7 +279,8 @@ class _Lowering:
             self.env[n] = v
 
 
-def _mha_layout(mod: nn.MultiheadAttention, operands: list[Any], outs: list[torch.fx.Node]) -> tuple[list[Any], list[torch.fx.Node]]:
+def _mha_layout(mod: nn.MultiheadAttention, operands: list[Any],
+                outs: list[torch.fx.Node]) -> tuple[list[Any], list[torch.fx.Node]]:
     """Operands as (query, key, value, masks...) and the attention output first, as fx and hooks see them.
 
     The aten graph uses a tensor once however often it was passed (self-attention passes x three

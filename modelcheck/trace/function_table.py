@@ -59,6 +59,23 @@ def number(x: Any) -> float | None:
         return None
 
 
+def uniform(attrs: dict[str, Any], keys: tuple[str, ...] = ("kernel", "stride", "padding", "dilation",
+                                                             "output_size")) -> dict[str, Any]:
+    """Pool geometry as modules spell it: ``[2, 2]`` / ``(2,)`` -> ``2``; mixed sizes stay tuples."""
+    for key in keys:
+        v = attrs.get(key)
+        if isinstance(v, (list, tuple)) and v:
+            attrs[key] = v[0] if len(set(v)) == 1 else tuple(v)
+    return attrs
+
+
+def ntuple(v: Any, n: int) -> Any:
+    """Conv geometry as modules spell it: a tuple per spatial dim (``"same"`` stays a string)."""
+    if isinstance(v, (list, tuple)):
+        return tuple(v) if len(v) == n or n == 0 else tuple(v[:1]) * n
+    return (v,) * n if isinstance(v, int) and n else v
+
+
 def weight_slot(inputs: list[Any], params: dict[str, ParamRef], role: str, w: Any) -> None:
     """A parameter in a weight slot becomes ``params[role]``; a computed weight is an operand."""
     if isinstance(w, ParamRef):
@@ -167,7 +184,7 @@ _CONV_LAYOUT = {  # name -> positions of stride, padding, dilation, groups, outp
 @on("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "convolution", "_convolution")
 def _conv(name: str, a: Args) -> Result:
-    kind = "conv_transpose" if name.startswith("conv_transpose") else ("convolution" if "convolution" in name else "conv")
+    kind = "conv_transpose" if name.startswith("conv_transpose") else "convolution" if "convolution" in name else "conv"
     s, p, d, g, op_, tr = _CONV_LAYOUT[kind]
     x, w, b = a.get(0, "input"), a.get(1, "weight"), a.get(2, "bias")
     inputs, params = [x] if is_item(x) else [], {}
@@ -175,11 +192,12 @@ def _conv(name: str, a: Args) -> Result:
     weight_slot(inputs, params, "bias", b)
     transposed = kind == "conv_transpose" or bool(tr is not None and a.get(tr, "transposed", False))
     shp = _shape(w)
-    attrs = {"stride": a.get(s, "stride", 1), "padding": a.get(p, "padding", 0), "dilation": a.get(d, "dilation", 1),
-             "groups": a.get(g, "groups", 1), "transposed": transposed,
-             "kernel_size": tuple(shp[2:]) if shp else None, "bias": b is not None}
+    nd = len(shp) - 2 if shp else 0
+    attrs = {"stride": ntuple(a.get(s, "stride", 1), nd), "padding": ntuple(a.get(p, "padding", 0), nd),
+             "dilation": ntuple(a.get(d, "dilation", 1), nd), "groups": a.get(g, "groups", 1),
+             "transposed": transposed, "kernel_size": tuple(shp[2:]) if shp else None, "bias": b is not None}
     if op_ is not None:
-        attrs["output_padding"] = a.get(op_, "output_padding", 0)
+        attrs["output_padding"] = ntuple(a.get(op_, "output_padding", 0), nd)
     return Op.CONV, inputs, params, attrs
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelcheck.ir import Op
-from modelcheck.trace.function_table import Args, Result, number, on, weight_slot
+from modelcheck.trace.function_table import Args, Result, number, on, uniform, weight_slot
 from modelcheck.trace.values import is_item
 
 # name -> (canonical fn, [(attr, position, keyword, default)])
@@ -34,7 +34,7 @@ def _activation(name: str, a: Args) -> Result:
     attrs: dict[str, Any] = {"fn": fn}
     for attr, pos, kw, default in spec:
         v = a.get(pos, kw, default)
-        attrs[attr] = number(v) if number(v) is not None else v
+        attrs[attr] = v if attr == "dim" or number(v) is None else number(v)
     if fn == "hardtanh" and (attrs["min_val"], attrs["max_val"]) == (0.0, 6.0):
         attrs = {"fn": "relu6"}
     return Op.ACTIVATION, a.items()[:1], {}, attrs
@@ -118,17 +118,16 @@ def _pool(name: str, a: Args) -> Result:
             attrs["dilation"] = a.get(4, "dilation", 1)
     if attrs.get("stride") in (None, [], ()):
         attrs["stride"] = attrs.get("kernel")
-    for key in ("kernel", "stride", "padding", "dilation", "output_size"):
-        if isinstance(attrs.get(key), list):
-            attrs[key] = tuple(attrs[key])
-    return Op.POOL, a.items()[:1], {}, attrs
+    return Op.POOL, a.items()[:1], {}, uniform(attrs)
 
 
 @on("mean", "sum", "nanmean", "nansum")
 def _reduce(name: str, a: Args) -> Result:
     dims = a.get(1, "dim")
-    if isinstance(dims, list):
+    if isinstance(dims, (list, tuple)):
         dims = tuple(dims)
+    elif isinstance(dims, int):
+        dims = (dims,)
     return Op.REDUCE, a.items()[:1], {}, {"fn": name.removeprefix("nan"), "dims": dims,
                                           "keepdim": bool(a.get(2, "keepdim", False))}
 
@@ -138,7 +137,8 @@ def _reduce(name: str, a: Args) -> Result:
 
 @on("cat", "stack", "hstack", "vstack", "dstack", "column_stack")
 def _concat(name: str, a: Args) -> Result:
-    dim = a.get(1, ("dim", "axis"), 0) if name in ("cat", "stack") else {"hstack": 1, "vstack": 0, "dstack": 2}.get(name, 1)
+    implicit = {"hstack": 1, "vstack": 0, "dstack": 2, "column_stack": 1}
+    dim = a.get(1, ("dim", "axis"), 0) if name in ("cat", "stack") else implicit[name]
     return Op.CONCAT, a.items(), {}, {"dim": dim, "stack": name == "stack"}
 
 
@@ -186,8 +186,10 @@ def _upsample(name: str, a: Args) -> Result:
         mode = name.removeprefix("upsample_").rstrip("123d")
         size = a.get(1, "output_size")
         scale = a.kwargs.get("scale_factors") or (a.args[-1] if len(a.args) > 2 else None)
-    if isinstance(scale, list):
-        scale = tuple(scale)
+    if isinstance(scale, (list, tuple)):
+        scale = scale[0] if len(set(scale)) == 1 else tuple(scale)  # (2.0, 2.0) is scale_factor=2.0
+    if isinstance(scale, (int, float)):
+        scale = float(scale)
     return Op.UPSAMPLE, a.items()[:1], {}, {"mode": mode, "scale": scale,
                                             "size": tuple(size) if isinstance(size, list) else size}
 

@@ -34,7 +34,8 @@ _RENAME = {
     "_prelu_kernel": "prelu", "rrelu_with_noise": "rrelu", "max_pool2d_with_indices": "max_pool2d",
     "max_pool3d_with_indices": "max_pool3d", "_adaptive_avg_pool2d": "adaptive_avg_pool2d",
     "_adaptive_avg_pool3d": "adaptive_avg_pool3d", "floordiv": "floor_divide", "bitwise_and": "and",
-    "bitwise_or": "or", "bitwise_not": "not", "unsqueeze_copy": "unsqueeze", "view_copy": "view",
+    "bitwise_or": "or", "bitwise_not": "not", "invert": "not", "logical_not": "not",
+    "unsqueeze_copy": "unsqueeze", "view_copy": "view",
     "_pad_circular": "pad", "_pad_enum": "pad", "mH": "mT", "H": "mT", "T": "mT", "adjoint": "mT",
 }
 _REVERSIBLE = {"add", "sub", "mul", "truediv", "div", "matmul", "pow", "floordiv", "mod", "and", "or", "xor"}

@@ -22,7 +22,7 @@ from modelcheck.trace.atomic import is_atomic
 from modelcheck.trace.frames import from_frame
 from modelcheck.trace.functions import canonical, from_aten
 from modelcheck.trace.lower import UNKNOWN, Builder
-from modelcheck.trace.values import ConstRef, Value, is_float, output_order, rebuild, select_outputs
+from modelcheck.trace.values import ConstRef, Value, flatten, is_float, output_order, rebuild, select_outputs
 
 # Calls that never produce tensors (skipped when there are no example inputs to tell).
 _NON_TENSOR = frozenset({"size", "dim", "numel", "shape", "dtype", "device", "ndim", "ndimension", "len",
@@ -76,15 +76,23 @@ def trace(model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder) ->
     given: dict[str, Any] = {}
     for i, p in enumerate(params):
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise TypeError(f"forward takes {'*' if p.kind == p.VAR_POSITIONAL else '**'}{p.name}; torch.fx needs named arguments")
+            stars = "*" if p.kind == p.VAR_POSITIONAL else "**"
+            raise TypeError(f"forward takes {stars}{p.name}; torch.fx needs named arguments")
         if inputs is not None and i < len(inputs):
             given[p.name] = inputs[i]
             if not isinstance(inputs[i], torch.Tensor):
                 concrete[p.name] = inputs[i]
         elif p.default is not p.empty:
             concrete[p.name] = p.default
-    graph = _Tracer().trace(model, concrete_args=concrete or None)
-    _Lowering(model, builder, given, concrete, run=inputs is not None).run(graph)
+    before = set(vars(model))
+    try:
+        graph = _Tracer().trace(model, concrete_args=concrete or None)
+        _Lowering(model, builder, given, concrete, run=inputs is not None).run(graph)
+    finally:
+        # fx stores tensors computed while tracing as ``_tensor_constantN`` attributes on the model.
+        for name in set(vars(model)) - before:
+            if name.startswith("_tensor_constant"):
+                delattr(model, name)
 
 
 class _Lowering:
@@ -157,6 +165,14 @@ class _Lowering:
             self.sym[node] = Value(sargs[0].node, sargs[1], None)
             self.val[node] = UNKNOWN
             return
+        if target is builtins.getattr and self.live and not isinstance(sargs[0], Value):
+            # ``x.max(dim=1).values``: an element of a structured result, not a new op.
+            picked = getattr(args[0], str(args[1]))
+            leaves = flatten(args[0])
+            hit = next((i for i, t in enumerate(leaves) if t is picked), None)
+            if hit is not None:
+                self.val[node], self.sym[node] = picked, flatten(sargs[0])[hit]
+                return
         if target is builtins.getattr:
             name = canonical(str(sargs[1]))
         else:

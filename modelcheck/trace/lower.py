@@ -47,6 +47,7 @@ class Builder:
         self.notes: list[str] = []
         self.names = canonical_names(model)
         self._count: dict[str, int] = {}
+        self._used: set[str] = set()
         self._splits: dict[tuple[int, int], Node] = {}
         self._params: dict[str, Node] = {}
         self._consts: dict[int, Node] = {}
@@ -55,12 +56,19 @@ class Builder:
     # --- nodes --------------------------------------------------------------------------------------
 
     def _name(self, base: str) -> str:
+        """fx-style unique names: ``add``, ``add_1``, ...; module paths with dots become underscores."""
         base = base.replace(".", "_") or "node"
         n = self._count.get(base, 0)
+        name = base if n == 0 else f"{base}_{n}"
+        while name in self._used:  # a module path that looks like a numbered name ("add_1")
+            n += 1
+            name = f"{base}_{n}"
         self._count[base] = n + 1
-        return base if n == 0 else f"{base}_{n}"
+        self._used.add(name)
+        return name
 
-    def add(self, op: Op, target: str, inputs: tuple[Node, ...] = (), *, base: str | None = None, **fields: Any) -> Node:
+    def add(self, op: Op, target: str, inputs: tuple[Node, ...] = (), *, base: str | None = None,
+            **fields: Any) -> Node:
         node = Node(self._name(base or target), op, target, inputs, **fields)
         self.nodes.append(node)
         return node
@@ -123,9 +131,16 @@ class Builder:
         inputs = tuple(self.node_of(i) for i in flatten([args, dict(kwargs or {})]) if is_item(i))
         node = self.add(op, type(module).__name__, inputs, base=path or type(module).__name__.lower(),
                         module_path=path, module_type=type(module).__name__,
-                        source=self.sites.get(id(module)) or source, params=self._params_of(module, path),
+                        source=self._site(module, source), params=self._params_of(module, path),
                         attrs=attrs)
         return self._values(node, out)
+
+    def _site(self, module: nn.Module, call: SourceLoc | None) -> SourceLoc | None:
+        """The construction line; without one, the call line only when no sites were recorded at
+        all (otherwise ``Graph.source_of`` finds the nearest constructed parent, e.g. for layers that
+        ``nn.TransformerEncoder`` deep-copies)."""
+        site = self.sites.get(id(module))
+        return site if site is not None or self.sites else call
 
     def _params_of(self, module: nn.Module, path: str) -> dict[str, str]:
         cached = self._module_params.get(id(module))
@@ -143,7 +158,7 @@ class Builder:
         spec = lower_function(name, tuple(args), dict(kwargs))
         inputs = tuple(self.node_of(i) for i in spec.inputs)
         op, attrs = spec.op, spec.attrs
-        if not spec.params and all(n.op is Op.CONST for n in inputs) and op is not Op.CONST:
+        if not spec.params and all(_constant(n) for n in inputs) and op is not Op.CONST:
             op, inputs, attrs = Op.CONST, (), {"note": name}  # masks, position ids, tables
         if op is Op.CONST:
             inputs = ()
@@ -164,7 +179,7 @@ class Builder:
         used: set[int] = set()
         kept: list[Node] = []
         for node in reversed(self.nodes):
-            if node.op is Op.CONST and id(node) not in used:
+            if node.op in (Op.CONST, Op.PARAM) and id(node) not in used:
                 continue  # a constant folded into a later one, or never used
             kept.append(node)
             used.update(id(i) for i in node.inputs)
@@ -178,3 +193,7 @@ class Builder:
                      buffers=dict(self.model.named_buffers()), modules=modules,
                      notes=list(notes or []) + self.notes, training=training)
 
+
+def _constant(node: Node) -> bool:
+    """Constants, and integer/bool buffers (masks, position ids): what folds into a CONST."""
+    return node.op is Op.CONST or (node.op is Op.PARAM and node.meta is not None and not node.meta.is_float)

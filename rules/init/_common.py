@@ -4,11 +4,18 @@ ops, per-layer gains and the init call to recommend."""
 from __future__ import annotations
 
 import math
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from modelcheck import initmath
 from modelcheck.ir import Graph, Node, Op
-from modelcheck.passes.facts import INIT_STATS, SIGNAL, STRUCTURE, ResidualJoin, SignalState
+from modelcheck.passes.facts import (
+    INIT_STATS,
+    SIGNAL,
+    STRUCTURE,
+    ResidualJoin,
+    SignalState,
+)
 
 WEIGHT_OPS = (Op.LINEAR, Op.CONV)
 # Ops that keep "the same signal" for init purposes: one tensor in, one out, no join, no normalisation.
@@ -110,6 +117,14 @@ def feeds(step: Step, node: Node, target: Node) -> bool:
     """The walk ended at ``target`` entering through its data input (not a side operand)."""
     end = step.path[-1] if step.path else node
     return step.terminal is target and bool(target.inputs) and target.inputs[0] is end
+
+
+def reaches_output(step: Step) -> bool:
+    """The walk ends at the model output, possibly through a softmax or a reduction (a head)."""
+    t = step.terminal
+    while t is not None and t.op in (Op.SOFTMAX, Op.REDUCE):
+        t = walk(t).terminal
+    return t is not None and t.op is Op.OUTPUT
 
 
 def is_gate(node: Node) -> bool:

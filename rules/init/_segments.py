@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from modelcheck import initmath
-from modelcheck.ir import Graph, Node, Op
 from modelcheck_rules.init._common import (
     PView,
     Step,
@@ -25,10 +23,14 @@ from modelcheck_rules.init._common import (
     is_join,
     is_weight_op,
     pview,
+    reaches_output,
     signal,
     walk,
     weight_fans,
 )
+
+from modelcheck import initmath
+from modelcheck.ir import Graph, Node, Op
 
 
 class Layer(NamedTuple):
@@ -147,7 +149,7 @@ def segments(graph: Graph) -> list[Segment]:
                 layers = []
                 break
             layers.append(layer)
-        head = bool(layers) and term is not None and term.op is Op.OUTPUT and layers[-1].node is last
+        head = bool(layers) and layers[-1].node is last and reaches_output(steps[last])
         if head and layers[-1].fwd < 1.0:
             layers = layers[:-1]
         if not layers:

@@ -2,10 +2,11 @@
 
 ## What it does
 Finds runs of Linear/Conv layers with no normalisation and no skip connection between them and
-multiplies out the gain each layer's initial weight scale gives the signal: per layer
-`r_l = std(W)·√fan_in / g(φ)`, where `g(φ)` is the variance-preserving gain of the nonlinearity that
-follows (√2 for ReLU, 1.53 for GELU, 1.59 for tanh at unit scale, 1 for none), forward, and
-`√χ_l = std(W)·√fan_in·√E[φ′²]` backward. A cumulative gain outside `[1e-2, 1e2]` is a warning, outside
+multiplies out the gain each layer's initial weight scale gives the signal: forward
+`r_l = std(W)·√fan_in / g(φ)` per layer, where `g(φ)` is the variance-preserving gain of the
+nonlinearity that follows (√2 for ReLU, 1.53 for GELU, 1.59 for tanh at unit scale, 1 for none;
+evaluated at the predicted pre-activation scale where it depends on it), and backward
+`√χ_l = std(W)·√fan_in·√E[φ′²]`. A cumulative gain outside `[1e-2, 1e2]` is a warning, outside
 `[1e-4, 1e4]` an error. The message names the layers, their weight std against the ideal one for the
 following nonlinearity, and the `nn.init` call that fixes them. When no segment reaches a warning but
 one drifts by a decade, a single info lists the layers with `r_l` outside `[0.5, 2]`.
@@ -13,14 +14,16 @@ one drifts by a decade, a single info lists the layers with `r_l` outside `[0.5,
 A segment's last weight op is not judged when it feeds a residual join or a gate (that scale is the
 residual-scaling choice: Fixup, GPT-2's scaled projections), nor when it feeds a normalisation (whose
 output does not depend on it); a head that shrinks the output is left alone (ViT's zero head, small
-policy heads). Zero or constant weights are MC202's. When even the ideal init cannot keep the
-gradient in range (deep sigmoid stacks), the activation is at fault and the depth rules report it.
+policy heads), and a head tied to an embedding is MC203's. Zero or constant weights are MC202's.
+When even the variance-preserving init cannot keep the gradient in range (deep sigmoid stacks, tanh
+at gain 5/3), or the init accounts for less than a decade of the drift, the activation is at fault
+and the depth and saturation rules report it.
 
 ## Why is this bad?
 Without normalisation every layer rescales the signal by its `r_l`, and the factors multiply: Xavier
 init ignores that ReLU halves the second moment (`r = 0.71`, `4e-5` after 30 layers), N(0, 1) weights
 multiply by `√(fan_in/2)` per layer, and PyTorch's default `kaiming_uniform_(a=√5)` gives `r = 0.41`
-before a ReLU and `0.58` before a tanh. The first layers' gradients vanish (or overflow), so they do
+before a ReLU and `0.36` before a tanh. The first layers' gradients vanish (or overflow), so they do
 not learn, and in a deep tanh net the output settles at a fixed point set by the biases alone.
 
 ## Example
@@ -56,14 +59,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
+
+from modelcheck_rules.init._common import act_name, fmt, fmt_std, init_call
+from modelcheck_rules.init._segments import Layer, Segment, coherent_share, segments
 
 from modelcheck import initmath
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.init._common import act_name, fmt, fmt_std, init_call
-from modelcheck_rules.init._segments import Layer, Segment, coherent_share, segments
 
 WARN, ERROR = 2.0, 4.0  # decades: [1e-2, 1e2] and [1e-4, 1e4] (THEORY §4.3)
 INFO = 1.0
@@ -77,27 +81,31 @@ def _span(seg: Segment) -> str:
 
 
 def _group_text(fn: str | None, xs: list[Layer], shrink: bool) -> str:
-    """The typical layer of one nonlinearity's group (its median ratio), and the worst if different."""
-    ordered = sorted(xs, key=lambda x: x.ratio)
-    typ = ordered[len(ordered) // 2]
-    worst = ordered[0] if shrink else ordered[-1]
+    """One nonlinearity's layers: the common ratio, or the layers that deviate most in the bad direction."""
     name = act_name(fn)
+    ordered = sorted(xs, key=lambda x: x.ratio, reverse=not shrink)
+    typ = ordered[len(ordered) // 2]
     if len(xs) == 1:
-        head = f"{typ.node.label} has weight std {fmt_std(typ.view.rms)}"
+        text = f"{typ.node.label} has weight std {fmt_std(typ.view.rms)} where {name} needs {fmt_std(typ.ideal_std)}" \
+               f" (×{typ.ratio:.2g})"
+    elif ordered[-1].ratio / ordered[0].ratio < 1.1 and ordered[0].ratio / ordered[-1].ratio < 1.1:
+        text = (f"{len(xs)} layers before {name} have weight std {fmt_std(typ.view.rms)} (e.g. {typ.node.label}) "
+                f"where {name} needs {fmt_std(typ.ideal_std)} (×{typ.ratio:.2g})")
     else:
-        head = f"{len(xs)} layers before {name} have weight std {fmt_std(typ.view.rms)} (e.g. {typ.node.label})"
-    text = f"{head} where {name} needs {fmt_std(typ.ideal_std)} (×{typ.ratio:.2g})"
-    first, last = xs[0], xs[-1]
+        far = [x for x in ordered[:2] if abs(math.log(x.ratio / typ.ratio)) > 0.1]
+        most = ", ".join(f"{x.node.label} ×{x.ratio:.2g} (std {fmt_std(x.view.rms)} vs {fmt_std(x.ideal_std)})"
+                         for x in far)
+        text = (f"{len(xs)} layers before {name} have typically ×{typ.ratio:.2g} the std {name} needs "
+                f"({typ.node.label}: {fmt_std(typ.view.rms)} vs {fmt_std(typ.ideal_std)})"
+                + (f", furthest {most}" if most else ""))
     lo, hi = min(x.fwd for x in xs), max(x.fwd for x in xs)
+    first, last = xs[0], xs[-1]
     if (not initmath.is_homogeneous(fn) and first.q is not None and last.q is not None
             and (hi / lo > 1.05 or abs(math.log(typ.fwd / typ.ratio)) > 0.05)):
         # GELU, tanh, ...: the gain a layer needs depends on the scale the signal has reached
         span = f"×{first.fwd:.2g}" if len(xs) == 1 or hi / lo <= 1.05 else f"×{first.fwd:.2g} … ×{last.fwd:.2g}"
         qs = f"q = {first.q:.2g}" if len(xs) == 1 else f"q from {first.q:.2g} to {last.q:.2g}"
         text += f"; at the predicted pre-activation scale ({qs}) that is {span} per layer"
-    if worst is not typ and abs(math.log(worst.ratio / typ.ratio)) > 0.1:
-        text += f", down to ×{worst.ratio:.2g} at {worst.node.label}" if shrink else \
-            f", up to ×{worst.ratio:.2g} at {worst.node.label}"
     return text
 
 

@@ -37,13 +37,21 @@ nn.init.zeros_(fc.bias)            # or a small positive constant such as 0.01
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
+
+from modelcheck_rules.init._common import (
+    RELU_FNS,
+    feeds,
+    is_weight_op,
+    pview,
+    signal,
+    walk,
+)
 
 from modelcheck import initmath
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.init._common import RELU_FNS, feeds, is_weight_op, pview, signal, walk
 
 WARN_Z = initmath.normal_quantile(0.10)  # −1.28: under 10% active
 ERROR_Z = initmath.normal_quantile(0.01)  # −2.33: under 1% active

@@ -35,11 +35,12 @@ nn.init.normal_(self.tok.weight, std=0.02)     # GPT-2 / BERT; or std = d**-0.5
 from __future__ import annotations
 
 import math
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
+
+from modelcheck_rules.init._common import fmt, pview, signal
 
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.init._common import fmt, pview, signal
 
 LOGIT_STD = 3.0
 _PASS = (Op.RESHAPE, Op.IDENTITY)

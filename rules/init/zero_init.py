@@ -50,11 +50,8 @@ class Net(nn.Module):
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
-from modelcheck.diagnostics import Severity
-from modelcheck.ir import Graph, Node, Op
-from modelcheck.rule import Violation, rule
 from modelcheck_rules.init._common import (
     RELU_FNS,
     TRANSPARENT,
@@ -67,6 +64,10 @@ from modelcheck_rules.init._common import (
     scalar,
     walk,
 )
+
+from modelcheck.diagnostics import Severity
+from modelcheck.ir import Graph, Node, Op
+from modelcheck.rule import Violation, rule
 
 # Ops through which a zero output is followed to see where it ends up (all consumers are visited).
 _FOLLOW = TRANSPARENT | {Op.SPLIT, Op.SOFTMAX, Op.REDUCE}

@@ -9,8 +9,9 @@ Adam/AdamW the *preconditioned* sharpness `λ_max(P⁻¹H)`, `P = (1 − β₁�
 `(2 + 2β₁)/((1 − β₁)·lr)` = `38/lr` at β₁ = 0.9. It warns when the sharpness exceeds 1.1× the
 threshold at three checks (all of them when fewer ran) while the loss rose or became non-finite:
 `unstable learning rate: top Hessian eigenvalue 830 > 2/lr = 200; largest stable lr ~ 2.4e-03`. When
-the last check sits at the threshold while the loss still falls it reports, as info, that training runs
-at the *edge of stability*, which is normal for a large learning rate and not a defect.
+the last check sits at or above the threshold while the loss still falls, the run is at the *edge of
+stability*, which is normal for a large learning rate and not a defect: the probe says so in a note, not
+a finding.
 
 ## Why is this bad?
 On a quadratic, gradient descent with step `lr` diverges along every direction whose curvature exceeds

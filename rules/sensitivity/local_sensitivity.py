@@ -66,13 +66,19 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
     info_log10 = float(options.get("autolip-info-log10", AUTOLIP_INFO_LOG10))
     jac = graph.facts.get(JACOBIAN)
     kappa: float | None = None
-    if isinstance(jac, JacobianSummary) and jac.model is not None:
-        m = jac.model
+    if isinstance(jac, JacobianSummary) and jac.model is not None and math.isfinite(jac.model.rms_out):
+        m = jac.model  # (a non-finite output is MC30x's finding; its Jacobian says nothing more)
         kappa = 0.0 if m.norm == 0 else m.kappa  # None: a non-constant map with an all-zero output
         if kappa is None or not kappa <= max_kappa:
             largest = jac.largest
             node = _node_of(graph, largest[0]) if largest else None
-            where = f"; the largest local Jacobian norm is at {largest[0]} (‖J‖ = {_fmt(largest[1].norm)})" if largest else ""
+            where = ""
+            if largest:
+                where = f"; the largest local Jacobian norm is at {largest[0]} (‖J‖ = {_fmt(largest[1].norm)})"
+            if largest and not largest[1].norm * 10 >= m.norm:  # no module explains it: point at the model
+                node = None
+                where = (f"; no weight module accounts for it (largest ‖J‖ = {_fmt(largest[1].norm)} at {largest[0]}): "
+                         "look at the functional ops between modules (hand-written normalisation, divisions)")
             what = f"= {_fmt(kappa)} > {max_kappa:g}" if kappa is not None and math.isfinite(kappa) \
                 else "is not finite (inf/NaN in the Jacobian, or a zero output)"
             yield Violation(
@@ -98,4 +104,6 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
         )
 
 
-RULE = rule(code="MC401", name="excessive-local-sensitivity", severity="warning", requires=("lipschitz", "jacobian"))(check)
+RULE = rule(
+    code="MC401", name="excessive-local-sensitivity", severity="warning", requires=("lipschitz", "jacobian")
+)(check)

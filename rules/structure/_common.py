@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 
 from modelcheck.ir import Graph, Node
-from modelcheck.passes.facts import SIGNAL, STRUCTURE, ResidualJoin, SignalState, StructureSummary
+from modelcheck.passes.facts import (
+    SIGNAL,
+    STRUCTURE,
+    ResidualJoin,
+    SignalState,
+    StructureSummary,
+)
 
 NO_SIGNAL = "signal predictions unavailable, structural verdict only"
 

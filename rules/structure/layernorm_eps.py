@@ -34,13 +34,14 @@ self.norm = nn.LayerNorm(d, eps=1e-5)  # or 1e-6; keep eps >= 6e-8 (fp16's small
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
+from modelcheck_rules.structure._common import fmt, signal
 
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.structure._common import fmt, signal
 
 KINDS = ("layer", "rms", "group", "instance")
 RMS_FACTOR = 3.0

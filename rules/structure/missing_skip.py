@@ -48,12 +48,14 @@ net = nn.Sequential(*[Block(16) for _ in range(20)])
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from modelcheck_rules.structure._common import fmt, signal, span, summary, width
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.structure._common import fmt, signal, span, summary, width
 
 WARN_DEPTH = 20
 ERROR_DEPTH = 50

@@ -41,12 +41,14 @@ final_norm = nn.LayerNorm(512)  # pre-LN stacks end with a norm
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from modelcheck_rules.structure._common import join, signal, summary
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.structure._common import join, signal, summary
 
 INFO_BLOCKS = 13
 WARN_BLOCKS = 25

@@ -44,14 +44,23 @@ net = nn.Sequential(*layers)
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from modelcheck_rules.structure._common import (
+    NO_SIGNAL,
+    fmt,
+    signal,
+    span,
+    summary,
+    width,
+)
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
 from modelcheck.passes.facts import SaturatingChain
 from modelcheck.passes.structure_graph import fan_in, param_info
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.structure._common import NO_SIGNAL, fmt, signal, span, summary, width
 
 MIN_ACTIVATIONS = 3  # one or two saturating layers are not a deep stack
 WARN_CHI = 1e-2

@@ -50,13 +50,22 @@ class Block(nn.Module):
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from modelcheck_rules.structure._common import (
+    NO_SIGNAL,
+    block_module,
+    fmt,
+    join,
+    signal,
+    summary,
+)
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes.facts import ResidualJoin
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.structure._common import NO_SIGNAL, block_module, fmt, join, signal, summary
 
 MIN_BLOCKS = 10
 WARN_GROWTH = 10.0
@@ -114,15 +123,14 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
             jf = join(graph, run[0])
             s0, s1 = signal(graph.node(jf.fork)), signal(last)
             where = f"{block_module(graph, jf, first)} … {block_module(graph, join(graph, run[-1]), last)}"
-            head = (f"{len(run)} residual blocks ({where}) add branches with no normalization and no "
-                    f"residual scaling (zero-init last layer, gate ≤ 0.1, small last-layer init, α/β scalars)")
+            head = f"{len(run)} residual blocks ({where}) add branches with no normalization and no residual scaling"
             numbers: dict[str, float] = {"blocks": float(len(run))}
             if s0 is None or s1 is None or s0.q <= 0:
                 severity: Severity | None = Severity.WARNING
                 tail = f"; {NO_SIGNAL}"
             else:
                 growth = math.sqrt(s1.q / s0.q) if s1.q < math.inf else math.inf
-                numbers["growth"] = growth
+                numbers["growth"] = min(growth, 1e300)  # finite for JSON
                 if growth > ERROR_GROWTH:
                     severity = Severity.ERROR
                 elif growth > WARN_GROWTH:

@@ -37,14 +37,16 @@ attn = scores.softmax(dim=-1)
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from modelcheck_rules.structure._common import NO_SIGNAL, fmt, signal, summary
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
 from modelcheck.passes.facts import ScoreSite
 from modelcheck.passes.structure_graph import fan_in, param_info
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.structure._common import NO_SIGNAL, fmt, signal, summary
 
 WARN_SIGMA = 4.0
 FIX = ("divide the scores by sqrt(d_k) (scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)) or use "
@@ -101,6 +103,8 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
     else:
         return
     node = graph.node(site.node)
+    module = node.module_path or (graph.node(site.query_proj).module_path if site.query_proj else "") or None
+    label = module or node.label
     scale = "no constant scale" if not site.explicit else f"scale {fmt(site.pre_scale * site.post_scale)}"
     numbers: dict[str, float] = {"sites": float(len(hot or unscaled))}
     if site.d_k:
@@ -114,12 +118,11 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
     count = len(hot or unscaled)
     where = f"{count} of {len(judged)} attention score sites" if count > 1 else "attention scores"
     if hot:
-        msg = (f"{where} saturate the softmax at initialization ({node.label}, {scale}, d_k = "
+        msg = (f"{where} saturate the softmax at initialization ({label}, {scale}, d_k = "
                f"{site.d_k}){spread}, above {warn:g}")
     else:
-        msg = (f"{where} have {scale} before the softmax ({node.label}, d_k = {site.d_k}){spread}: "
+        msg = (f"{where} have {scale} before the softmax ({label}, d_k = {site.d_k}){spread}: "
                f"the init compensates now, but nothing keeps the scores scaled as q and k grow")
-    module = node.module_path or (graph.node(site.query_proj).module_path if site.query_proj else "") or None
     yield Violation(msg, node=node, module=module, severity=severity, fix=FIX, numbers=numbers)
 
 

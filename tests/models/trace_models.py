@@ -198,5 +198,25 @@ class DictOutput(nn.Module):
         return (torch.randn(4, 8),)
 
 
+class FunctionalZoo(nn.Module):
+    """Functional forms of activations, norms, pooling, resampling and joins, one after another."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(x, 0.2) + F.elu(x) + F.selu(x) + F.celu(x, 0.5) + F.gelu(x, approximate="tanh")
+        h = F.silu(h) * F.mish(h) - torch.sigmoid(h) / 3.0 + F.hardtanh(h) + F.softplus(h, 2.0) + h.clamp(min=0)
+        h = F.layer_norm(h, (8,), self.gain) + F.group_norm(h, 2) + F.rms_norm(h, (8,)) + F.dropout(h, 0.3)
+        a, b = torch.chunk(F.max_pool1d(h, 2), 2, dim=1)
+        h = torch.cat([a, b], dim=1) + F.avg_pool1d(h, 2) + F.adaptive_avg_pool1d(h, 4).mean(-1, keepdim=True)
+        h = F.interpolate(F.pad(h, (1, 1)), scale_factor=2.0) ** 2
+        return F.log_softmax(h.flatten(1), dim=-1) + (-h).exp().sum((1, 2)).unsqueeze(-1)
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return (torch.randn(2, 4, 8),)
+
+
 MODELS = [KaimingMLP, ResidualBlock, ReZero, SmallCNN, TransformerStack, ShapeBranch, DataBranch, NumpyRoundTrip,
-          LSTMTagger, Attention, DictOutput]
+          LSTMTagger, Attention, DictOutput, FunctionalZoo]
