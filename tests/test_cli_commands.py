@@ -226,3 +226,17 @@ def test_pre_commit_hook_definition() -> None:
     text = (REPO / ".pre-commit-hooks.yaml").read_text()
     for line in ("- id: modelcheck", "entry: modelcheck lint", "language: python", "types: [python]", "require_serial: true"):
         assert line in text
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_crash_of_modelcheck_itself_exits_2_with_one_line(proj: Path, monkeypatch: pytest.MonkeyPatch, debug: bool) -> None:
+    import modelcheck.cli.lint as lint_cmd
+
+    def broken(paths, settings):
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(lint_cmd, "lint_paths", broken)
+    result = _run("lint", "warn.py", *(["--debug"] if debug else []))
+    assert result.exit_code == 2
+    assert "modelcheck: error: internal error: RuntimeError: engine exploded" in result.stderr
+    assert ("Traceback" in result.stderr) == debug

@@ -192,3 +192,23 @@ def test_extreme_norms_neither_underflow_nor_overflow(scale: float) -> None:
     got = jacobian_norm(lambda t: (t @ w.T) * scale, torch.randn(2, 6), max_iters=500, tol=1e-7)
     want = float(torch.linalg.matrix_norm(w.double(), 2)) * scale
     assert got.norm == pytest.approx(want, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_traced_hugging_face_llama_gets_kappa_and_an_attention_reason() -> None:
+    tf = pytest.importorskip("transformers")
+    trace = pytest.importorskip("modelcheck.trace")
+    torch.manual_seed(0)
+    cfg = tf.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=300)
+    model = tf.LlamaForCausalLM(cfg).train()
+    ids = torch.randint(0, 300, (2, 12))
+    g = trace.trace_model(model, (ids,))
+    run_passes(g, ["lipschitz", "jacobian"], PassContext(inputs=(ids,), settings={"model": model}))
+    lip, jac = g.facts["lipschitz"], g.facts["jacobian"]
+    assert lip.upper_bound is None and lip.reason.startswith("unbounded: dot-product attention at model.layers.0")
+    assert jac.x == "output of embedding 'model.embed_tokens'"
+    assert jac.model.method != "jvp/vjp"  # CPU flash SDPA has no forward-mode AD: a fallback ran
+    assert 1 < jac.kappa < 1e3  # THEORY R6: transformers at init sit around 10
+    assert {"model.layers.0.mlp.down_proj", "model.layers.0.input_layernorm"} <= set(jac.per_module)
+    assert all(m.training for m in model.modules())

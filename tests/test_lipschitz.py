@@ -179,3 +179,19 @@ def test_meta_model_gets_flagged_estimates_from_init_statistics() -> None:
     assert g.nodes[1].facts["lipschitz"].method == "estimate:bai-yin"
     want = sigma(real[0].weight) * sigma(real[2].weight)  # a same-distribution draw
     assert s.upper_bound == pytest.approx(want, rel=0.25)
+
+
+def test_masks_computed_from_activations_are_held_fixed() -> None:
+    x = _n("x", Op.INPUT, shape=(2, 8))
+    gt = _n("gt", Op.OTHER, (x,), shape=(2, 8), dtype="bool", attrs={"note": "gt"})
+    mf = _n("mf", Op.OTHER, (x, gt), shape=(2, 8), attrs={"note": "masked_fill"})
+    rd = _n("rd", Op.OTHER, (mf,), shape=(2, 8), attrs={"note": "round"})
+    out = _n("out", Op.OUTPUT, (mf,))
+    g = _graph([x, gt, mf, out], {}, {})
+    run_passes(g, ["lipschitz"], PassContext())
+    s = g.facts["lipschitz"]
+    assert s.upper_bound == 1.0 and s.local
+    assert any("held fixed" in v for v in s.validity)
+    g2 = _graph([x, gt, mf, rd, _n("out", Op.OUTPUT, (rd,))], {}, {})
+    run_passes(g2, ["lipschitz"], PassContext())
+    assert g2.facts["lipschitz"].reason == "no Lipschitz bound for round at rd"

@@ -94,3 +94,34 @@ def test_tied_weights_use_the_first_name() -> None:
     head = next(n for n in g.of(Op.LINEAR) if n.module_path == "head")
     assert head.params == {"weight": "wte.weight"} and "head.weight" not in g.parameters
     assert g.param(head) is gpt.wte.weight
+
+
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_forward_that_writes_state(tracer: str) -> None:
+    model, inputs, sites = build("Stateful")
+    before, attrs = snapshot(model), dict(vars(model))
+    g = trace_model(model, inputs, sites=sites, prefer=tracer)
+    after = snapshot(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert dict(vars(model)) == attrs  # no Proxy, constant or attribute left behind
+    assert all(type(b) is torch.Tensor for b in g.buffers.values())
+
+
+def test_torchscript_submodule_is_one_node() -> None:
+    model, inputs, sites = build("Scripted")
+    g = trace_model(model, inputs, sites=sites)
+    (gate,) = [n for n in g.nodes if n.module_path == "gate"]
+    assert gate.op is Op.OTHER and "TorchScript" in gate.attrs["note"] and set(gate.params) == {"fc.weight", "fc.bias"}
+    hooks = trace_model(model, inputs, sites=sites, prefer="hooks")  # cannot hook it: said so
+    assert any("gate" in n and "cannot be hooked" in n for n in hooks.notes)
+
+
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_parametrized_weights_are_readable(tracer: str) -> None:
+    model, inputs, sites = build("Parametrized")
+    g = trace_model(model, inputs, sites=sites, prefer=tracer)
+    a, b = g.of(Op.LINEAR)
+    assert (a.params["weight"], b.params["weight"]) == ("a.weight", "b.weight")
+    assert "a.weight" not in g.parameters  # computed, not a parameter: published as a buffer
+    assert torch.allclose(g.param(a), model.a.weight)
+    assert [n.op for n in g.nodes] == [Op.INPUT, Op.LINEAR, Op.ACTIVATION, Op.LINEAR, Op.OUTPUT]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -98,7 +99,7 @@ def lint(
         raise typer.Exit(ExitCode.TOOL_ERROR) from None
     except Exception as exc:  # a bug of ours: one line, the traceback only with --debug
         if debug:
-            raise
+            traceback.print_exc()
         fail(f"internal error: {type(exc).__name__}: {exc} (a bug in modelcheck; rerun with --debug and report it)", fmt, root=Path.cwd(), output=output)
         raise typer.Exit(ExitCode.TOOL_ERROR) from None
     emit(report, fmt, root=settings.root, output=output, verbose=settings.verbose, debug=settings.debug)

@@ -50,6 +50,8 @@ def param_stats(name: str, t: torch.Tensor, record: InitRecord | None, graph: Gr
 
 def from_tensor(t: torch.Tensor) -> ParamStats:
     d = t.detach()
+    if d.is_complex():  # real and imaginary parts as entries (FNO spectral weights)
+        d = torch.view_as_real(d)
     if not d.is_floating_point():
         d = d.to(torch.float64)
     elif d.dtype in (torch.float16, torch.bfloat16):

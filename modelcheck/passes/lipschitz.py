@@ -105,6 +105,7 @@ def compose(graph: Graph, env: ops.Env) -> LipschitzSummary:
     starts: list[str] = []
     per_module: dict[str, float] = {}
     local_notes: list[str] = []
+    thresholds: list[str] = []  # integer/bool tensors computed from activations
     certified = True
     for index, node in enumerate(graph.nodes):
         if node.op is Op.INPUT:
@@ -131,6 +132,12 @@ def compose(graph: Graph, env: ops.Env) -> LipschitzSummary:
             continue
         if ins and all(v == _DISCRETE for v in ins):
             L[node.name] = _DISCRETE  # integer bookkeeping (masks, positions) — fixed, not perturbed
+            continue
+        if node.meta is not None and not node.meta.is_float and node.op is not Op.OUTPUT:
+            # a comparison / argmax of activations: piecewise constant, so treated as fixed (locally)
+            if any(v not in (0.0, _DISCRETE) for v in ins):
+                thresholds.append(node.label)
+            L[node.name] = _DISCRETE
             continue
         vals = [0.0 if v == _DISCRETE else v for v in ins]
         var = [v is None or v > 0 for v in vals]
@@ -181,13 +188,16 @@ def compose(graph: Graph, env: ops.Env) -> LipschitzSummary:
     if env.fused_into:
         notes.append(f"{len(env.fused_into)} BatchNorm layer(s) folded into the preceding conv/linear")
     reason = why.get(out.name, (0, 0, ""))[2] if out is not None and ub is None else None
-    validity = ()
+    validity: tuple[str, ...] = ()
     if local_notes and ub is not None:
-        validity = (f"{len(local_notes)} normalisation layer(s) use the local bound max|γ|/√(v+ε): valid for "
-                    "inputs whose rows have at least 1/4 of the example input's smallest variance",)
+        validity += (f"{len(local_notes)} normalisation layer(s) use the local bound max|γ|/√(v+ε): valid for "
+                     "inputs whose rows have at least 1/4 of the example input's smallest variance",)
+    if thresholds and ub is not None:
+        validity += (f"masks/indices computed from activations ({', '.join(thresholds[:3])}) are held fixed: "
+                     "valid away from their thresholds",)
     return LipschitzSummary(
         upper_bound=ub, reason=reason or (None if ub is not None else "no global bound"),
-        per_module=per_module, certified=certified, local=bool(local_notes) and ub is not None,
+        per_module=per_module, certified=certified, local=bool(validity),
         validity=validity, start=tuple(starts), notes=tuple(notes), mode="eval",
     )
 
@@ -199,7 +209,8 @@ def _reason(node: Node, f: LipschitzFact) -> str:
     if f.method == "product":
         what = f" ({node.target})" if node.target != where else ""
         return f"unbounded: the product of two activations at {where}{what} has no global Lipschitz constant"
-    return f"no Lipschitz bound for {node.target} at {where}" + (f" ({f.note})" if f.note else "")
+    what = f.note if f.method == "unknown" and f.note else node.target
+    return f"no Lipschitz bound for {what} at {where}"
 
 
 def _embedding_note(env: ops.Env, node: Node) -> str:

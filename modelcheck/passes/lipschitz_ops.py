@@ -133,11 +133,18 @@ def attention(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
     return fact(None, NONE_ATTN, local=True)
 
 
+# elementwise selections / 1-Lipschitz maps of their variable operands (masks and conditions fixed)
+_ONE_LIPSCHITZ = {"masked_fill", "where", "clamp", "clamp_min", "clamp_max", "abs", "neg", "flip", "roll",
+                  "masked_scatter", "index_select", "gather", "narrow", "select", "slice"}
+
+
 def unknown(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
-    if node.attrs.get("note") == "Conv1D":  # Hugging Face's transposed Linear: σ_max(Wᵀ) = σ_max(W)
-        return linear(env, node, var)
-    what = node.attrs.get("note") or node.target
-    return fact(None, "unknown", note=f"no Lipschitz bound for {what}")
+    note = node.attrs.get("note")
+    if note in ("Conv1D", "addmm") and node.params.get("weight"):
+        return linear(env, node, var)  # x·W (+b) with W stored (in, out): σ_max(Wᵀ) = σ_max(W)
+    if note in _ONE_LIPSCHITZ:
+        return fact(1.0, "const")
+    return fact(None, "unknown", note=str(note or node.target))
 
 
 OPS: dict[Op, Callable[[Env, Node, Sequence[bool]], LipschitzFact]] = {

@@ -50,7 +50,7 @@ def _forward_state(graph: Graph, node: Node, ins: list[SignalState | None], ctx:
         return None if m is None else (m[0], m[1] ** 2)
     if node.op is Op.CONST:
         return None
-    rule = FORWARD.get(node.op)
+    rule = FORWARD.get(_as_op(node))
     if rule is not None:
         return rule(graph, node, ins)
     local = simulate(graph, node, ins, ctx)
@@ -59,6 +59,13 @@ def _forward_state(graph: Graph, node: Node, ins: list[SignalState | None], ctx:
         return local.q, local.r
     first = next((s for s in ins if s is not None), None)
     return None if first is None else (first.q, first.r)
+
+
+def _as_op(node: Node) -> Op:
+    """Linear layers the IR keeps as OTHER (HF's Conv1D: an addmm with an (in, out) weight)."""
+    if node.op is Op.OTHER and "weight" in node.params and "in_features" in node.attrs:
+        return Op.LINEAR
+    return node.op
 
 
 def _clip(v: float) -> float:
@@ -107,7 +114,7 @@ def run(graph: Graph, ctx: PassContext) -> None:
         ins = [SignalState(*fwd[i], 0.0) if i in fwd else None for i in node.inputs]
         out = SignalState(*fwd[node], g, min(grads_r[node], g))
         local = node.facts.get("signal_local")
-        rule = BACKWARD.get(node.op)
+        rule = BACKWARD.get(_as_op(node))
         if local is not None:
             contrib = [g * local.grad_ratio if s is not None else 0.0 for s in ins]
         elif rule is not None:

@@ -36,6 +36,8 @@ def simulate(graph: Graph, node: Node, ins: Sequence[SignalState | None], ctx: P
         mod = model.get_submodule(node.module_path)
     except AttributeError:
         return None
+    if not node.module_type or type(mod).__name__ != node.module_type:
+        return None  # a functional op inside a module, not a call of that module
     if any(p.is_meta for p in mod.parameters()) or not any(True for _ in mod.parameters()):
         return None
     shape = list(node.inputs[0].meta.shape)

@@ -94,8 +94,12 @@ def _first(states: Sequence[State]) -> SignalState | None:
 
 
 def _weight_shape(graph: Graph, node: Node, role: str = "weight") -> tuple[int, ...]:
+    """The weight's shape in (out, in, ...) order; HF's Conv1D stores (in, out) ("in_out" layout)."""
     t = graph.param(node, role)
-    return tuple(t.shape) if t is not None else ()
+    if t is None:
+        return ()
+    shp = tuple(t.shape)
+    return shp[::-1] if node.attrs.get("weight_layout") == "in_out" and len(shp) == 2 else shp
 
 
 @forward(Op.LINEAR)

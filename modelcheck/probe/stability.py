@@ -63,7 +63,7 @@ class SharpnessTracker:
         self.steps = schedule(options)
         self.checks: list[SharpnessCheck] = []
         self.method = "autograd"
-        self._vector: Vec | None = None  # reused between checks (a warm start converges in a few products)
+        self._vector: Vec | None = None  # the last top vector: a warm start converges in a few products
         self._generator = torch.Generator().manual_seed(options.seed + 104729)
 
     def due(self, step: int) -> bool:
@@ -72,11 +72,15 @@ class SharpnessTracker:
     def check(self, step: int) -> SharpnessCheck:
         diag = self._adam_diag() if self.kind == "preconditioned" else None
         op = HessianOperator(self.loss_fn, self.params, diag)
-        v0 = self._vector if self._vector is not None else random_vector(self.params, self._generator)
+        if self._vector is not None:
+            v0 = [v.to(p.device, non_blocking=True) for v, p in zip(self._vector, self.params)]
+        else:
+            v0 = random_vector(self.params, self._generator)
         est = top_eigenvalue(op, v0, iters=self.options.hvp_iters, tol=self.options.hvp_tol)
         self.method = op.method
         if all(bool(torch.isfinite(v).all()) for v in est.vector):
-            self._vector = [v.detach() for v in est.vector]
+            # Kept on the host between checks: accelerator memory holds only theta_0 as an extra copy.
+            self._vector = [v.detach().cpu() for v in est.vector]
         result = SharpnessCheck(step, float(est.value), est.iterations, est.converged)
         self.checks.append(result)
         return result

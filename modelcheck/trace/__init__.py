@@ -52,6 +52,7 @@ def trace_model(model: nn.Module, inputs: tuple[Any, ...] | None, *, sites: Mapp
     order = (prefer,) if prefer else TRACERS
     inputs = tuple(inputs) if inputs is not None else None
     failures: list[tuple[str, str]] = []
+    won: tuple[str, Builder] | None = None
     with _prepared(model) as (training, flags):
         for name in order:
             if inputs is None and name != "fx":
@@ -64,10 +65,14 @@ def trace_model(model: nn.Module, inputs: tuple[Any, ...] | None, *, sites: Mapp
             except Exception as exc:  # any tracer failure is a reason to try the next one
                 failures.append((name, _reason(name, exc)))
                 continue
-            notes = [f"{_LABEL[n]}: {why}; used {_LABEL[name]}" for n, why in failures]
-            if inputs is None:
-                notes.append("no example inputs: traced symbolically, without shapes")
-            return builder.graph(notes, training=training)
+            won = name, builder
+            break
+    if won is not None:  # assembled after the model is restored: graph tensors are the model's own
+        name, builder = won
+        notes = [f"{_LABEL[n]}: {why}; used {_LABEL[name]}" for n, why in failures]
+        if inputs is None:
+            notes.append("no example inputs: traced symbolically, without shapes")
+        return builder.graph(notes, training=training)
     detail = "; ".join(f"{_LABEL[n]}: {why}" for n, why in failures)
     raise TraceError(f"no tracer could follow {type(model).__name__}.forward ({detail})",
                      hint="check that the forward runs on the example inputs, or pick one with --tracer")
@@ -78,7 +83,11 @@ def _prepared(model: nn.Module) -> Iterator[tuple[bool, dict[int, bool]]]:
     """Training mode for the trace; modes, buffers, RNG and HF ``use_cache`` restored afterwards."""
     training = model.training
     flags = {id(m): m.training for m in model.modules()}
-    saved = [(m, k, b, b.detach().clone()) for m in model.modules() for k, b in m._buffers.items() if b is not None]
+    # Attributes as they were (fx may store Proxies or constants on modules, forwards reassign
+    # buffers), and buffer values (BatchNorm running stats are updated in place).
+    state = [(m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
+             for m in model.modules() if isinstance(m.__dict__.get("_parameters"), dict)]
+    saved = [(b, b.detach().clone()) for _, _, _, bufs, _ in state for b in bufs.values() if b is not None]
     config = getattr(model, "config", None)
     use_cache = getattr(config, "use_cache", None)
     with torch.random.fork_rng(devices=[]):
@@ -90,11 +99,13 @@ def _prepared(model: nn.Module) -> Iterator[tuple[bool, dict[int, bool]]]:
         finally:
             if use_cache:
                 config.use_cache = use_cache
-            for m in model.modules():
-                m.training = flags.get(id(m), m.training)
+            for m, attrs, params, bufs, mods in state:
+                for d, old in ((m.__dict__, attrs), (m._parameters, params), (m._buffers, bufs), (m._modules, mods)):
+                    if d.keys() != old.keys() or any(d[k] is not v for k, v in old.items()):
+                        d.clear()
+                        d.update(old)
             with torch.no_grad():
-                for m, k, b, copy in saved:
-                    m._buffers[k] = b
+                for b, copy in saved:
                     if not b.is_meta:
                         b.copy_(copy)
 

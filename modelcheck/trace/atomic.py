@@ -49,6 +49,14 @@ _NAMED_ACTIVATIONS = {
 }
 
 
+def _own(m: nn.Module, name: str) -> torch.Tensor | None:
+    """A module's own parameter (``_parameters`` is not a dict on TorchScript modules)."""
+    try:
+        return dict(m.named_parameters(recurse=False)).get(name)
+    except Exception:
+        return None
+
+
 def _rms_like(m: nn.Module) -> bool:
     """``LlamaRMSNorm``, ``T5LayerNorm`` and friends: x / rms(x) * weight with one 1-D weight.
 
@@ -57,7 +65,7 @@ def _rms_like(m: nn.Module) -> bool:
     name = type(m).__name__
     if not (name.endswith("RMSNorm") or name == "T5LayerNorm") or "Gemma" in name:
         return False
-    w = m._parameters.get("weight")
+    w = _own(m, "weight")
     return w is not None and w.dim() == 1 and _eps(m) is not None
 
 
@@ -71,15 +79,17 @@ def _eps(m: nn.Module) -> float | None:
 
 def _conv1d_like(m: nn.Module) -> bool:
     """transformers' GPT-2 ``Conv1D``: a linear layer whose weight is stored (in, out)."""
-    w = m._parameters.get("weight")
-    return type(m).__name__ == "Conv1D" and w is not None and w.dim() == 2 and hasattr(m, "nf")
+    if type(m).__name__ != "Conv1D":
+        return False
+    w = _own(m, "weight")
+    return w is not None and w.dim() == 2 and hasattr(m, "nf")
 
 
 def is_atomic(m: nn.Module) -> bool:
-    if isinstance(m, _ATOMIC):
+    if isinstance(m, _ATOMIC) or isinstance(m, torch.jit.ScriptModule):  # TorchScript: opaque to tracing
         return True
     name = type(m).__name__
-    if name in _NAMED_ACTIVATIONS and not m._parameters:
+    if name in _NAMED_ACTIVATIONS and _own(m, "weight") is None and not any(True for _ in m.parameters()):
         return True
     return _rms_like(m) or _conv1d_like(m)
 
@@ -275,13 +285,16 @@ def module_spec(m: nn.Module, kwargs: dict[str, Any] | None = None) -> Spec:
             if op is Op.ATTENTION and kwargs:
                 attrs["is_causal"] = bool(kwargs.get("is_causal") or False)
             return op, attrs
+    if isinstance(m, torch.jit.ScriptModule):
+        return Op.OTHER, {"note": f"TorchScript {getattr(m, 'original_name', type(m).__name__)}"}
     name = type(m).__name__
     if name in _NAMED_ACTIVATIONS:
         return _act_spec(_NAMED_ACTIVATIONS[name])
     if _rms_like(m):
         return Op.NORM, {"kind": "rms", "eps": _eps(m), "affine": True}
     if _conv1d_like(m):
-        w = m._parameters["weight"]
+        w = _own(m, "weight")
+        assert w is not None
         # Weight stored (in, out): rules must not read it as nn.Linear's (out, in).
         return Op.OTHER, {"note": "Conv1D", "in_features": int(w.shape[0]), "out_features": int(w.shape[1]),
                           "weight_layout": "in_out"}

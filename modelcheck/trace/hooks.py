@@ -78,10 +78,19 @@ class _Recorder(TorchFunctionMode):
     # --- modules -----------------------------------------------------------------------------------
 
     def attach(self) -> list[Any]:
-        handles = []
+        handles: list[Any] = []
+        opaque: list[str] = []
         for path, mod in self.model.named_modules():
             atomic = bool(path) and is_atomic(mod)
-            handles.append(mod.register_forward_pre_hook(self._pre(path, atomic), with_kwargs=True))
+            try:
+                pre = mod.register_forward_pre_hook(self._pre(path, atomic), with_kwargs=True)
+            except RuntimeError:  # TorchScript modules refuse hooks
+                if not any(path.startswith(p + ".") for p in opaque):
+                    self.b.notes.append(f"forward hooks: {path or 'the model'} ({type(mod).__name__}) cannot be "
+                                        "hooked; its outputs enter the graph as constants")
+                opaque.append(path)
+                continue
+            handles.append(pre)
             handles.append(mod.register_forward_hook(self._post(path, atomic), with_kwargs=True))
         return handles
 
@@ -99,10 +108,10 @@ class _Recorder(TorchFunctionMode):
         def hook(mod: nn.Module, args: Any, kwargs: Any, out: Any) -> None:
             self.stack.pop()
             if atomic:
-                self.depth -= 1
-                if not self.depth:
+                if self.depth == 1:  # still "inside": what the builder computes is not recorded
                     sargs, skwargs, source = self.pending.pop()
                     self.bind(out, self.b.module_call(mod, path, sargs, skwargs, out, source=source))
+                self.depth -= 1
 
         return hook
 

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from modelcheck.ir import Graph, ModuleInfo, Node, Op, SourceLoc
 from modelcheck.trace.atomic import module_params, module_spec
@@ -52,6 +53,7 @@ class Builder:
         self._params: dict[str, Node] = {}
         self._consts: dict[int, Node] = {}
         self._module_params: dict[int, dict[str, str]] = {}
+        self.extra_buffers: dict[str, torch.Tensor] = {}  # computed weights of parametrized layers
 
     # --- nodes --------------------------------------------------------------------------------------
 
@@ -147,8 +149,26 @@ class Builder:
         if cached is None:
             prefix = f"{path}." if path else ""
             cached = {role: self.names.get(id(t), prefix + role) for role, t in module_params(module)}
+            cached.update(self._parametrized(module, prefix))
             self._module_params[id(module)] = cached
         return dict(cached)
+
+    def _parametrized(self, module: nn.Module, prefix: str) -> dict[str, str]:
+        """``weight_norm`` / ``spectral_norm`` / ``orthogonal``: the weight the layer uses is computed
+        from ``parametrizations.weight.original*``; it is published as a buffer under the layer's
+        own name (``a.weight``) so the weight role reads what the forward multiplies by."""
+        roles: dict[str, str] = {}
+        if not parametrize.is_parametrized(module):
+            return roles
+        for name in module.parametrizations:  # type: ignore[union-attr]
+            try:
+                with torch.no_grad():
+                    value = getattr(module, name).detach()
+            except Exception:  # a parametrization that cannot run here (e.g. on meta)
+                continue
+            self.extra_buffers[prefix + name] = value
+            roles[name] = prefix + name
+        return roles
 
     def function_call(self, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any, *,
                       path: str = "", source: SourceLoc | None = None) -> list[Value]:
@@ -189,8 +209,10 @@ class Builder:
                              sum(int(p.numel()) for p in m.parameters(recurse=False)))
             for path, m in self.model.named_modules()
         }
+        buffers = dict(self.model.named_buffers())
+        buffers.update((k, v) for k, v in self.extra_buffers.items() if k not in buffers)
         return Graph(kept, tracer=self.tracer, parameters=dict(self.model.named_parameters()),
-                     buffers=dict(self.model.named_buffers()), modules=modules,
+                     buffers=buffers, modules=modules,
                      notes=list(notes or []) + self.notes, training=training)
 
 

@@ -218,5 +218,67 @@ class FunctionalZoo(nn.Module):
         return (torch.randn(2, 4, 8),)
 
 
+class Stateful(nn.Module):
+    """Writes its buffers in the forward: a counter in place, a cache reassigned, a Python attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("last", torch.zeros(1, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        self.steps += 1
+        self.last = h.detach()[:1].clone()
+        self.seen = h.shape[0]
+        return h
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return (torch.randn(4, 8),)
+
+
+class Gate(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.fc(x).chunk(2, dim=-1)
+        return a * torch.sigmoid(b)
+
+
+class Scripted(nn.Module):
+    """A TorchScript submodule: opaque to every tracer, kept as one node."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(8, 8)
+        self.gate = torch.jit.script(Gate())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        return h + self.gate(h)
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return (torch.randn(4, 8),)
+
+
+class Parametrized(nn.Module):
+    """weight_norm / spectral_norm: the weight the layer multiplies by is computed in the forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.utils.parametrizations.weight_norm(nn.Linear(8, 8))
+        self.b = nn.utils.parametrizations.spectral_norm(nn.Linear(8, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.relu(self.a(x)))
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return (torch.randn(4, 8),)
+
+
 MODELS = [KaimingMLP, ResidualBlock, ReZero, SmallCNN, TransformerStack, ShapeBranch, DataBranch, NumpyRoundTrip,
-          LSTMTagger, Attention, DictOutput, FunctionalZoo]
+          LSTMTagger, Attention, DictOutput, FunctionalZoo,
+          Stateful, Scripted, Parametrized]

@@ -1,0 +1,77 @@
+"""One measurement, run in a fresh process by ``benchmarks/run.py`` (so that its peak RSS is its own).
+
+    python benchmarks/lint_speed.py baseline FILE [--meta]   # import torch, import FILE, build its model
+    python benchmarks/lint_speed.py torchinfo FILE           # the same, then torchinfo.summary() on it
+
+Prints one JSON object on stdout: ``import_s`` (``import torch``), ``build_s`` (importing the file and
+building the model: what every tool pays before it can look at a model), ``params``, and for
+``torchinfo`` ``summary_s``. The model is the file's first zero-argument ``nn.Module`` subclass or
+annotated factory, as ``modelcheck lint`` would pick it (SPEC §1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def first_model(module: Any) -> Any:
+    import torch.nn as nn
+
+    for obj in vars(module).values():
+        if getattr(obj, "__module__", None) != module.__name__:
+            continue
+        is_class = inspect.isclass(obj) and issubclass(obj, nn.Module)
+        is_factory = inspect.isfunction(obj) and obj.__annotations__.get("return") in ("nn.Module", nn.Module)
+        if (is_class or is_factory) and not any(
+            p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            for p in inspect.signature(obj).parameters.values()
+        ):
+            return obj
+    raise SystemExit(f"no zero-argument model in {module.__file__}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=("baseline", "torchinfo"))
+    ap.add_argument("file", type=Path)
+    ap.add_argument("--meta", action="store_true", help="build on the meta device")
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    import torch
+
+    t1 = time.perf_counter()
+    sys.path.insert(0, str(args.file.parent))
+    spec = importlib.util.spec_from_file_location(f"bench_{args.file.stem}", args.file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    with torch.device("meta") if args.meta else torch.device("cpu"):
+        model = first_model(module)()
+    model.train()
+    t2 = time.perf_counter()
+    out: dict[str, Any] = {
+        "import_s": t1 - t0,
+        "build_s": t2 - t1,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+    if args.mode == "torchinfo":
+        from torchinfo import summary
+
+        inputs = module.example_inputs()
+        t3 = time.perf_counter()
+        summary(model, input_data=list(inputs), verbose=0, device="cpu")
+        out["summary_s"] = time.perf_counter() - t3
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""How much does ``modelcheck lint`` cost on top of what any tool pays to look at a model?
+
+    python benchmarks/run.py            # every benchmark model (minutes)
+    python benchmarks/run.py --quick    # the MLP scale curve up to depth 100 and GPT-2 small
+    python benchmarks/run.py --device cuda   # also time ``lint --probe`` on that device
+
+Every measurement runs in a fresh subprocess, so its peak RSS (``os.wait4``) is its own:
+
+- baseline: ``import torch``, import the model file, build the model (``lint_speed.py baseline``);
+- lint: ``python -m modelcheck lint FILE --format json --no-cache`` (``--meta`` where the model says so);
+  its *extra* time is lint minus baseline, and ``extra/base`` is the ratio the targets speak of;
+- torchinfo: ``summary()`` on the same model (its own time only; ``lint_speed.py torchinfo``).
+
+Prints one table. Nothing here asserts a time: the numbers are recorded in ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+MODELS = HERE / "models"
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    file: str
+    meta: bool = False
+    quick: bool = False
+    torchinfo: bool = True
+
+
+BENCHES = (
+    Bench("mlp-10", "mlp_10.py", quick=True),
+    Bench("mlp-100", "mlp_100.py", quick=True),
+    Bench("mlp-1000", "mlp_1000.py"),
+    Bench("resnet-50", "resnet50.py"),
+    Bench("gpt2-small", "gpt2_small.py", quick=True),
+    Bench("llama-70b (meta)", "llama70b.py", meta=True, torchinfo=False),  # torchinfo needs real weights
+)
+
+
+@dataclass(frozen=True)
+class Child:
+    seconds: float
+    peak_mb: float
+    rc: int
+    stdout: str
+    stderr: str
+
+
+def child(cmd: list[str], timeout: float) -> Child:
+    """Run ``cmd``; wall seconds and the peak RSS of that process alone (``wait4``, not RUSAGE_CHILDREN)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=HERE.parent)
+        deadline = t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.02)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Child(seconds, usage.ru_maxrss / 1024, proc.returncode, out.read(), err.read())
+
+
+def measure(b: Bench, device: str | None, timeout: float) -> dict[str, Any]:
+    path = str(MODELS / b.file)
+    meta = ["--meta"] if b.meta else []
+    row: dict[str, Any] = {"model": b.name}
+    base = child([sys.executable, str(HERE / "lint_speed.py"), "baseline", path, *meta], timeout)
+    if base.rc == 0:
+        info = json.loads(base.stdout)
+        row.update(params=info["params"], base_s=base.seconds, base_mb=base.peak_mb, build_s=info["build_s"])
+    else:
+        row["problem"] = f"baseline failed: {base.stderr.strip().splitlines()[-1:]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        lint = child([sys.executable, "-m", "modelcheck", "lint", path, "--format", "json", "--no-cache",
+                      "-o", str(report), *meta], timeout)  # fmt: skip
+        row.update(lint_s=lint.seconds, lint_mb=lint.peak_mb)
+        if report.exists():
+            models = json.loads(report.read_text())["models"]
+            m = models[0] if models else {}
+            row["tracer"] = m.get("tracer") or (m.get("error") or {}).get("code", "?")
+            row["status"] = m.get("status")
+        else:
+            row["problem"] = f"lint rc={lint.rc}: {lint.stderr.strip().splitlines()[-1:]}"
+    if "base_s" in row:
+        row["extra_s"] = row["lint_s"] - row["base_s"]
+        row["ratio"] = row["extra_s"] / row["base_s"]
+    if b.torchinfo:
+        ti = child([sys.executable, str(HERE / "lint_speed.py"), "torchinfo", path], timeout)
+        row["torchinfo_s"] = json.loads(ti.stdout)["summary_s"] if ti.rc == 0 else None
+    if device and not b.meta:
+        probe = child([sys.executable, "-m", "modelcheck", "lint", path, "--format", "json", "--no-cache",
+                       "--probe", "--device", device, "--probe-steps", "20"], timeout)  # fmt: skip
+        row["probe_s"] = probe.seconds if probe.rc in (0, 1) else None
+    return row
+
+
+def _fmt(v: Any, spec: str = ".2f") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return format(v, spec)
+    return str(v)
+
+
+def table(rows: list[dict[str, Any]], device: str | None) -> str:
+    cols = [("model", "model", "s"), ("params", "params", ",d"), ("tracer", "tracer", "s"),
+            ("base_s", "base s", ".1f"), ("lint_s", "lint s", ".1f"), ("extra_s", "extra s", ".1f"),
+            ("ratio", "extra/base", ".2f"), ("torchinfo_s", "torchinfo s", ".2f"),
+            ("base_mb", "base MB", ".0f"), ("lint_mb", "lint peak MB", ".0f")]  # fmt: skip
+    if device:
+        cols.append(("probe_s", f"probe s ({device})", ".1f"))
+    head = "| " + " | ".join(c[1] for c in cols) + " |"
+    lines = [head, "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(k), f) if k in r else "-" for k, _, f in cols) + " |")
+    for r in rows:
+        if r.get("problem"):
+            lines.append(f"\n{r['model']}: {r['problem']}")
+    by = {r["model"]: r for r in rows}
+    if "mlp-100" in by and "mlp-1000" in by and by["mlp-100"].get("extra_s"):
+        lines.append(f"\nscale curve: extra(mlp-1000) / extra(mlp-100) = {by['mlp-1000']['extra_s'] / by['mlp-100']['extra_s']:.1f}x")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor() or "?") if Path("/proc/cpuinfo").exists() else platform.processor()  # fmt: skip
+    mem = "?"
+    if Path("/proc/meminfo").exists():
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 2**20:.0f} GiB"
+    import torch
+
+    return f"{os.cpu_count()} CPUs ({cpu}), {mem} RAM, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Time modelcheck lint against import+build and torchinfo.")
+    ap.add_argument("--quick", action="store_true", help="the fast subset only")
+    ap.add_argument("--device", help="also time `lint --probe --device DEVICE` (20 steps)")
+    ap.add_argument("--only", help="comma-separated benchmark names")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
+    args = ap.parse_args(argv)
+    benches = [b for b in BENCHES if (b.quick or not args.quick) and (not args.only or b.name in args.only.split(","))]
+    print(f"machine: {machine()}", flush=True)
+    rows = []
+    for b in benches:
+        print(f"... {b.name}", file=sys.stderr, flush=True)
+        rows.append(measure(b, args.device, args.timeout))
+    print(table(rows, args.device))
+
+
+if __name__ == "__main__":
+    main()
