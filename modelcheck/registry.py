@@ -158,6 +158,9 @@ def load_rules(group: str = GROUP) -> RuleSet:
     problems: list[LoadProblem] = []
     seen: set[tuple[str, str]] = set()
     eps = sorted(importlib.metadata.entry_points(group=group), key=lambda e: (e.name != "builtin", e.name))
+    if group == GROUP and not any(ep.name == "builtin" for ep in eps):
+        # Run from a checkout whose install did not register metadata: the built-in rules still ship.
+        eps.insert(0, importlib.metadata.EntryPoint("builtin", "modelcheck_rules", group))
     for ep in eps:
         if (ep.name, ep.value) in seen:
             continue

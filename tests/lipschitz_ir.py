@@ -40,20 +40,48 @@ class Product(nn.Module):
         return self.a(x) * self.b(x)
 
 
-_ACT = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.Mish: "mish",
-        nn.Hardswish: "hardswish", nn.Hardsigmoid: "hardsigmoid", nn.SELU: "selu", nn.ReLU6: "relu6",
-        nn.Softplus: "softplus", nn.ELU: "elu", nn.LeakyReLU: "leaky_relu", nn.Softsign: "softsign",
-        nn.Hardtanh: "hardtanh", nn.PReLU: "prelu"}
-_NORM = {nn.BatchNorm1d: "batch", nn.BatchNorm2d: "batch", nn.BatchNorm3d: "batch", nn.LayerNorm: "layer",
-         nn.GroupNorm: "group", nn.InstanceNorm1d: "instance", nn.InstanceNorm2d: "instance", nn.RMSNorm: "rms"}
+_ACT = {
+    nn.ReLU: "relu",
+    nn.Tanh: "tanh",
+    nn.Sigmoid: "sigmoid",
+    nn.SiLU: "silu",
+    nn.Mish: "mish",
+    nn.Hardswish: "hardswish",
+    nn.Hardsigmoid: "hardsigmoid",
+    nn.SELU: "selu",
+    nn.ReLU6: "relu6",
+    nn.Softplus: "softplus",
+    nn.ELU: "elu",
+    nn.LeakyReLU: "leaky_relu",
+    nn.Softsign: "softsign",
+    nn.Hardtanh: "hardtanh",
+    nn.PReLU: "prelu",
+}
+_NORM = {
+    nn.BatchNorm1d: "batch",
+    nn.BatchNorm2d: "batch",
+    nn.BatchNorm3d: "batch",
+    nn.LayerNorm: "layer",
+    nn.GroupNorm: "group",
+    nn.InstanceNorm1d: "instance",
+    nn.InstanceNorm2d: "instance",
+    nn.RMSNorm: "rms",
+}
 
 
 def _leaf(m: nn.Module) -> tuple[Op, dict[str, Any]]:
     if isinstance(m, nn.Linear):
         return Op.LINEAR, {"in_features": m.in_features, "out_features": m.out_features}
     if isinstance(m, nn.modules.conv._ConvNd):
-        return Op.CONV, {"stride": m.stride, "padding": m.padding, "dilation": m.dilation, "groups": m.groups,
-                         "transposed": m.transposed, "kernel_size": m.kernel_size, "padding_mode": m.padding_mode}
+        return Op.CONV, {
+            "stride": m.stride,
+            "padding": m.padding,
+            "dilation": m.dilation,
+            "groups": m.groups,
+            "transposed": m.transposed,
+            "kernel_size": m.kernel_size,
+            "padding_mode": m.padding_mode,
+        }
     for cls, kind in _NORM.items():
         if isinstance(m, cls):
             return Op.NORM, {"kind": kind, "eps": m.eps, "affine": getattr(m, "weight", None) is not None}
@@ -69,8 +97,14 @@ def _leaf(m: nn.Module) -> tuple[Op, dict[str, Any]]:
         return Op.ACTIVATION, {"fn": "gelu_tanh" if m.approximate == "tanh" else "gelu"}
     if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
         kind = "max" if "Max" in type(m).__name__ else "avg"
-        return Op.POOL, {"kind": kind, "kernel": m.kernel_size, "stride": m.stride, "padding": m.padding,
-                         "dilation": getattr(m, "dilation", 1), "count_include_pad": getattr(m, "count_include_pad", True)}
+        return Op.POOL, {
+            "kind": kind,
+            "kernel": m.kernel_size,
+            "stride": m.stride,
+            "padding": m.padding,
+            "dilation": getattr(m, "dilation", 1),
+            "count_include_pad": getattr(m, "count_include_pad", True),
+        }
     if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)):
         kind = "adaptive_max" if "Max" in type(m).__name__ else "adaptive_avg"
         return Op.POOL, {"kind": kind, "output_size": m.output_size}
@@ -85,7 +119,13 @@ def _leaf(m: nn.Module) -> tuple[Op, dict[str, Any]]:
     if isinstance(m, nn.Upsample):
         return Op.UPSAMPLE, {"mode": m.mode, "scale": m.scale_factor}
     if isinstance(m, (nn.ZeroPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ConstantPad2d, nn.ReflectionPad1d)):
-        mode = "reflect" if "Reflection" in type(m).__name__ else "replicate" if "Replication" in type(m).__name__ else "constant"
+        mode = (
+            "reflect"
+            if "Reflection" in type(m).__name__
+            else "replicate"
+            if "Replication" in type(m).__name__
+            else "constant"
+        )
         return Op.PAD, {"mode": mode, "pad": tuple(m.padding)}
     return Op.OTHER, {"note": type(m).__name__}
 
@@ -94,14 +134,33 @@ class _Builder:
     def __init__(self, model: nn.Module) -> None:
         self.nodes: list[Node] = []
         self.model = model
-        self.modules = {p: ModuleInfo(p, type(m).__name__, None, sum(q.numel() for q in m.parameters()))
-                        for p, m in model.named_modules()}
+        self.modules = {
+            p: ModuleInfo(p, type(m).__name__, None, sum(q.numel() for q in m.parameters()))
+            for p, m in model.named_modules()
+        }
 
-    def add(self, op: Op, target: str, inputs: tuple[Node, ...], out: torch.Tensor, path: str = "",
-            mtype: str = "", params: dict[str, str] | None = None, **attrs: Any) -> Node:
-        n = Node(f"n{len(self.nodes)}", op, target, inputs, module_path=path, module_type=mtype,
-                 meta=TensorMeta(tuple(out.shape), str(out.dtype).removeprefix("torch.")),
-                 params=params or {}, attrs=attrs)
+    def add(
+        self,
+        op: Op,
+        target: str,
+        inputs: tuple[Node, ...],
+        out: torch.Tensor,
+        path: str = "",
+        mtype: str = "",
+        params: dict[str, str] | None = None,
+        **attrs: Any,
+    ) -> Node:
+        n = Node(
+            f"n{len(self.nodes)}",
+            op,
+            target,
+            inputs,
+            module_path=path,
+            module_type=mtype,
+            meta=TensorMeta(tuple(out.shape), str(out.dtype).removeprefix("torch.")),
+            params=params or {},
+            attrs=attrs,
+        )
         self.nodes.append(n)
         return n
 
@@ -140,5 +199,11 @@ def to_ir(model: nn.Module, x: torch.Tensor, *, training: bool = False) -> Graph
         y, yt = b.emit(model, "", inp, x)
         b.add(Op.OUTPUT, "output", (y,), yt)
     model.train(was)
-    return Graph(b.nodes, tracer="test", parameters=dict(model.named_parameters()),
-                 buffers={k: v for k, v in model.named_buffers()}, modules=b.modules, training=training)
+    return Graph(
+        b.nodes,
+        tracer="test",
+        parameters=dict(model.named_parameters()),
+        buffers={k: v for k, v in model.named_buffers()},
+        modules=b.modules,
+        training=training,
+    )

@@ -41,7 +41,9 @@ LINEAR_OPS = [
 ]
 
 
-@pytest.mark.parametrize(("op", "shape"), LINEAR_OPS, ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else "")
+@pytest.mark.parametrize(
+    ("op", "shape"), LINEAR_OPS, ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else ""
+)
 def test_power_iteration_converges_to_exact_svd_for_linear_ops(op: nn.Module, shape: tuple[int, ...]) -> None:
     torch.manual_seed(0)
     op = op.double()
@@ -149,14 +151,40 @@ def test_token_model_perturbs_the_embedding_output() -> None:
     torch.manual_seed(6)
     model, ids = Tok(), torch.randint(0, 20, (2, 5))
     nodes = [Node("ids", Op.INPUT, "ids", meta=TensorMeta((2, 5), "int64"))]
-    nodes.append(Node("e", Op.EMBEDDING, "Embedding", (nodes[0],), module_path="tok", module_type="Embedding",
-                      params={"weight": "tok.weight"}, meta=TensorMeta((2, 5, 8), "float32")))
-    nodes.append(Node("t", Op.ACTIVATION, "tanh", (nodes[1],), attrs={"fn": "tanh"}, meta=TensorMeta((2, 5, 8), "float32")))
-    nodes.append(Node("p", Op.LINEAR, "Linear", (nodes[2],), module_path="proj", module_type="Linear",
-                      params={"weight": "proj.weight", "bias": "proj.bias"}, meta=TensorMeta((2, 5, 8), "float32")))
+    nodes.append(
+        Node(
+            "e",
+            Op.EMBEDDING,
+            "Embedding",
+            (nodes[0],),
+            module_path="tok",
+            module_type="Embedding",
+            params={"weight": "tok.weight"},
+            meta=TensorMeta((2, 5, 8), "float32"),
+        )
+    )
+    nodes.append(
+        Node("t", Op.ACTIVATION, "tanh", (nodes[1],), attrs={"fn": "tanh"}, meta=TensorMeta((2, 5, 8), "float32"))
+    )
+    nodes.append(
+        Node(
+            "p",
+            Op.LINEAR,
+            "Linear",
+            (nodes[2],),
+            module_path="proj",
+            module_type="Linear",
+            params={"weight": "proj.weight", "bias": "proj.bias"},
+            meta=TensorMeta((2, 5, 8), "float32"),
+        )
+    )
     nodes.append(Node("out", Op.OUTPUT, "output", (nodes[3],)))
-    g = Graph(nodes, tracer="test", parameters=dict(model.named_parameters()),
-              modules={p: ModuleInfo(p, type(m).__name__, None, 0) for p, m in model.named_modules()})
+    g = Graph(
+        nodes,
+        tracer="test",
+        parameters=dict(model.named_parameters()),
+        modules={p: ModuleInfo(p, type(m).__name__, None, 0) for p, m in model.named_modules()},
+    )
     run_passes(g, ["jacobian"], PassContext(inputs=(ids,), settings={"model": model, "jacobian_max_iters": 300}))
     s = g.facts["jacobian"]
     assert s.x == "output of embedding 'tok'"
@@ -166,9 +194,13 @@ def test_token_model_perturbs_the_embedding_output() -> None:
     assert s.model.rms_in == pytest.approx(float(e.pow(2).mean().sqrt()), rel=1e-5)
 
 
-@pytest.mark.parametrize(("settings", "meta", "why"), [
-    ({}, False, "no live model"), ({"model": nn.Linear(2, 2)}, True, "meta"),
-])
+@pytest.mark.parametrize(
+    ("settings", "meta", "why"),
+    [
+        ({}, False, "no live model"),
+        ({"model": nn.Linear(2, 2)}, True, "meta"),
+    ],
+)
 def test_pass_skips_with_a_reason(settings: dict, meta: bool, why: str) -> None:
     g = to_ir(nn.Sequential(nn.Linear(2, 2)), torch.randn(1, 2))
     ctx = PassContext(inputs=(torch.randn(1, 2),), meta=meta, settings=settings)
@@ -199,8 +231,14 @@ def test_traced_hugging_face_llama_gets_kappa_and_an_attention_reason() -> None:
     tf = pytest.importorskip("transformers")
     trace = pytest.importorskip("modelcheck.trace")
     torch.manual_seed(0)
-    cfg = tf.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, vocab_size=300)
+    cfg = tf.LlamaConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=300,
+    )
     model = tf.LlamaForCausalLM(cfg).train()
     ids = torch.randint(0, 300, (2, 12))
     g = trace.trace_model(model, (ids,))

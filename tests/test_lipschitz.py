@@ -38,10 +38,23 @@ def sigma(w: torch.Tensor) -> float:
 
 
 _GRID = torch.linspace(-12, 12, 2_400_001, dtype=torch.float64)
-_FNS = {"relu": F.relu, "gelu": F.gelu, "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"), "silu": F.silu,
-        "mish": F.mish, "hardswish": F.hardswish, "selu": F.selu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-        "hardsigmoid": F.hardsigmoid, "softplus": F.softplus, "softsign": F.softsign, "relu6": F.relu6,
-        "celu": F.celu, "logsigmoid": F.logsigmoid}
+_FNS = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+    "silu": F.silu,
+    "mish": F.mish,
+    "hardswish": F.hardswish,
+    "selu": F.selu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "hardsigmoid": F.hardsigmoid,
+    "softplus": F.softplus,
+    "softsign": F.softsign,
+    "relu6": F.relu6,
+    "celu": F.celu,
+    "logsigmoid": F.logsigmoid,
+}
 
 
 @pytest.mark.parametrize("fn", sorted(_FNS))
@@ -75,7 +88,9 @@ def test_residual_adds_and_concat_takes_root_sum_of_squares() -> None:
 
 
 def test_product_of_activations_has_no_global_bound() -> None:
-    m = nn.Sequential(nn.Linear(8, 8), Product(nn.Linear(8, 8), nn.Sequential(nn.Linear(8, 8), nn.SiLU())), nn.Linear(8, 2))
+    m = nn.Sequential(
+        nn.Linear(8, 8), Product(nn.Linear(8, 8), nn.Sequential(nn.Linear(8, 8), nn.SiLU())), nn.Linear(8, 2)
+    )
     g, s = lipschitz(m, torch.randn(2, 8))
     assert s.upper_bound is None
     assert "product of two activations" in s.reason and "at 1" in s.reason
@@ -87,8 +102,14 @@ def _graph(nodes: list[Node], params: dict[str, torch.Tensor], modules: dict[str
     return Graph(nodes, tracer="test", parameters=params, modules=infos)
 
 
-def _n(name: str, op: Op, inputs: tuple[Node, ...] = (), shape: tuple[int, ...] = (2, 4, 8), dtype: str = "float32",
-       **kw: object) -> Node:
+def _n(
+    name: str,
+    op: Op,
+    inputs: tuple[Node, ...] = (),
+    shape: tuple[int, ...] = (2, 4, 8),
+    dtype: str = "float32",
+    **kw: object,
+) -> Node:
     return Node(name, op, kw.pop("target", op.value), inputs, meta=TensorMeta(shape, dtype), **kw)  # type: ignore[arg-type]
 
 
@@ -100,11 +121,16 @@ def test_attention_stops_the_global_bound_and_embedding_starts_it() -> None:
     e = _n("e", Op.EMBEDDING, (ids,), module_path="tok", module_type="Embedding", params={"weight": "tok.weight"})
     p = _n("p", Op.EMBEDDING, (pos,), module_path="pe", module_type="Embedding", params={"weight": "pe.weight"})
     h = _n("h", Op.ADD, (e, p))
-    q = _n("q", Op.LINEAR, (h,), module_path="layers.0.self_attn.q", module_type="Linear", params={"weight": "q.weight"})
+    q = _n(
+        "q", Op.LINEAR, (h,), module_path="layers.0.self_attn.q", module_type="Linear", params={"weight": "q.weight"}
+    )
     a = _n("a", Op.ATTENTION, (q, q, q), module_path="layers.0.self_attn", target="scaled_dot_product_attention")
     out = _n("out", Op.OUTPUT, (a,))
-    g = _graph([ids, pos, e, p, h, q, a, out], {"tok.weight": emb, "pe.weight": emb, "q.weight": wq},
-               {"tok": "Embedding", "pe": "Embedding", "layers.0.self_attn.q": "Linear"})
+    g = _graph(
+        [ids, pos, e, p, h, q, a, out],
+        {"tok.weight": emb, "pe.weight": emb, "q.weight": wq},
+        {"tok": "Embedding", "pe": "Embedding", "layers.0.self_attn.q": "Linear"},
+    )
     run_passes(g, ["lipschitz"], PassContext())
     s = g.facts["lipschitz"]
     assert s.upper_bound is None
@@ -154,11 +180,20 @@ def test_batchnorm_without_fusion_uses_running_stats() -> None:
     assert s.upper_bound == pytest.approx(1 / math.sqrt(0.25 + bn.eps), rel=1e-9)
 
 
-@pytest.mark.parametrize(("layer", "want"), [
-    (nn.MaxPool2d(3, 1), 3.0), (nn.MaxPool2d(3, 2), 2.0), (nn.AvgPool2d(2), 0.5),
-    (nn.AdaptiveAvgPool2d(1), 1 / 6), (nn.Dropout(0.5), 1.0), (nn.Flatten(), 1.0), (nn.Sigmoid(), 0.25),
-    (nn.LeakyReLU(3.0), 3.0), (nn.ELU(2.0), 2.0),
-])
+@pytest.mark.parametrize(
+    ("layer", "want"),
+    [
+        (nn.MaxPool2d(3, 1), 3.0),
+        (nn.MaxPool2d(3, 2), 2.0),
+        (nn.AvgPool2d(2), 0.5),
+        (nn.AdaptiveAvgPool2d(1), 1 / 6),
+        (nn.Dropout(0.5), 1.0),
+        (nn.Flatten(), 1.0),
+        (nn.Sigmoid(), 0.25),
+        (nn.LeakyReLU(3.0), 3.0),
+        (nn.ELU(2.0), 2.0),
+    ],
+)
 def test_constant_ops(layer: nn.Module, want: float) -> None:
     _, s = lipschitz(nn.Sequential(layer), torch.randn(2, 3, 6, 6))
     assert s.upper_bound == pytest.approx(want, rel=1e-4)

@@ -26,6 +26,7 @@ def _one_thread():  # type: ignore[no-untyped-def]
     yield
     torch.set_num_threads(before)
 
+
 TOL = 1 + 1e-6
 PI = dict(max_iters=100, tol=1e-9)
 
@@ -55,7 +56,10 @@ def _randomise(m: nn.Module, gen: torch.Generator) -> nn.Module:
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
             mod.running_var.copy_(torch.rand(mod.running_var.shape, generator=gen) * 3 + 0.05)
             mod.running_mean.copy_(torch.randn(mod.running_mean.shape, generator=gen))
-        if isinstance(mod, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)) and mod.weight is not None:
+        if (
+            isinstance(mod, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm))
+            and mod.weight is not None
+        ):
             mod.weight.data.copy_(torch.randn(mod.weight.shape, generator=gen))
     return m
 
@@ -75,18 +79,40 @@ def single_ops(draw: st.DrawFn) -> tuple[nn.Module, tuple[int, ...]]:
         k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
         groups = draw(st.sampled_from([1, 2]))
         if kind == "convT2d":
-            return nn.ConvTranspose2d(c, c, k, stride=s, padding=min(draw(st.integers(0, 1)), d * (k - 1)), dilation=d, groups=groups), ()
+            return nn.ConvTranspose2d(
+                c, c, k, stride=s, padding=min(draw(st.integers(0, 1)), d * (k - 1)), dilation=d, groups=groups
+            ), ()
         mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"])) if dim == 2 else "zeros"
         p = draw(st.integers(0, 1)) if mode == "zeros" else 1
-        return getattr(nn, f"Conv{dim}d")(c, c, k, stride=s, padding=p, dilation=d, groups=groups, padding_mode=mode), ()
+        return getattr(nn, f"Conv{dim}d")(
+            c, c, k, stride=s, padding=p, dilation=d, groups=groups, padding_mode=mode
+        ), ()
     if kind == "norm":
-        return draw(st.sampled_from([nn.BatchNorm2d(c), nn.GroupNorm(2, c), nn.LayerNorm([5, 5]), nn.RMSNorm(5),
-                                     nn.InstanceNorm2d(c, affine=True)])), ()
+        return draw(
+            st.sampled_from(
+                [
+                    nn.BatchNorm2d(c),
+                    nn.GroupNorm(2, c),
+                    nn.LayerNorm([5, 5]),
+                    nn.RMSNorm(5),
+                    nn.InstanceNorm2d(c, affine=True),
+                ]
+            )
+        ), ()
     if kind == "act":
         return draw(st.sampled_from(_ACTS))(), ()
-    return draw(st.sampled_from([nn.MaxPool2d(3, 1), nn.MaxPool2d(2), nn.AvgPool2d(3, 2, padding=1),
-                                 nn.AvgPool2d(2, 1, count_include_pad=False), nn.AdaptiveAvgPool2d(2),
-                                 nn.AdaptiveMaxPool2d(3)])), ()
+    return draw(
+        st.sampled_from(
+            [
+                nn.MaxPool2d(3, 1),
+                nn.MaxPool2d(2),
+                nn.AvgPool2d(3, 2, padding=1),
+                nn.AvgPool2d(2, 1, count_include_pad=False),
+                nn.AdaptiveAvgPool2d(2),
+                nn.AdaptiveMaxPool2d(3),
+            ]
+        )
+    ), ()
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -172,12 +198,22 @@ def test_composed_local_norm_within_autolip(arch: tuple[nn.Module, tuple[int, ..
 
 def test_jacobian_pass_per_module_norms_within_per_op_bounds() -> None:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.GELU(),
-                          Residual(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()), nn.Flatten(), nn.LayerNorm(64),
-                          nn.Linear(64, 5)).double()
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.GroupNorm(2, 4),
+        nn.GELU(),
+        Residual(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()),
+        nn.Flatten(),
+        nn.LayerNorm(64),
+        nn.Linear(64, 5),
+    ).double()
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
     g = to_ir(model, x)
-    run_passes(g, ["lipschitz", "jacobian"], PassContext(inputs=(x,), settings={"model": model, "jacobian_max_iters": 300, "jacobian_tol": 1e-10}))
+    run_passes(
+        g,
+        ["lipschitz", "jacobian"],
+        PassContext(inputs=(x,), settings={"model": model, "jacobian_max_iters": 300, "jacobian_tol": 1e-10}),
+    )
     jac = g.facts["jacobian"]
     checked = 0
     for n in g.nodes:
@@ -207,12 +243,18 @@ def test_corpus_local_norm_within_autolip(path: Path) -> None:
     spec = importlib.util.spec_from_file_location(f"corpus_{path.stem}", path)
     mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    classes = [v for v in vars(mod).values() if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == mod.__name__]
+    classes = [
+        v
+        for v in vars(mod).values()
+        if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == mod.__name__
+    ]
     torch.manual_seed(0)
     model = classes[-1]().double().eval()
     inputs = tuple(t.double() if t.is_floating_point() else t for t in mod.example_inputs())
     g = trace.trace_model(model, inputs)
-    run_passes(g, ["lipschitz", "jacobian"], PassContext(inputs=inputs, settings={"model": model, "jacobian_budget_s": 3}))
+    run_passes(
+        g, ["lipschitz", "jacobian"], PassContext(inputs=inputs, settings={"model": model, "jacobian_budget_s": 3})
+    )
     s, j = g.facts["lipschitz"], g.facts["jacobian"]
     assert j.model is not None
     if s.upper_bound is None:

@@ -28,6 +28,7 @@ def _one_thread():  # type: ignore[no-untyped-def]
     yield
     torch.set_num_threads(before)
 
+
 MODELS = Path(__file__).parent / "models"
 
 
@@ -39,8 +40,12 @@ def _facts(norm: float, rms_in: float, rms_out: float, autolip: float | None, mo
     nodes.append(Node("out", Op.OUTPUT, "output", (nodes[-1],)))
     g = Graph(nodes, tracer="test", parameters={}, modules={p: ModuleInfo(p, "Linear", None, 0) for p in modules})
     fact = lambda v: JacobianFact(v, 10, True, "jvp/vjp", 1.0, 1.0)  # noqa: E731
-    g.facts["jacobian"] = JacobianSummary(JacobianFact(norm, 20, True, "jvp/vjp", rms_in, rms_out), "input 'x'",
-                                          {p: fact(v) for p, v in modules.items()}, "eval")
+    g.facts["jacobian"] = JacobianSummary(
+        JacobianFact(norm, 20, True, "jvp/vjp", rms_in, rms_out),
+        "input 'x'",
+        {p: fact(v) for p, v in modules.items()},
+        "eval",
+    )
     g.facts["lipschitz"] = LipschitzSummary(autolip, None if autolip is not None else "unbounded", {}, True, False)
     return g
 
@@ -104,8 +109,11 @@ def load(name: str) -> tuple[nn.Module, tuple[Any, ...]]:
     spec = importlib.util.spec_from_file_location(f"_mc401_{path.stem}", path)
     mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    classes = [c for c in vars(mod).values()  # definition order
-               if isinstance(c, type) and issubclass(c, nn.Module) and c.__module__ == mod.__name__]
+    classes = [
+        c
+        for c in vars(mod).values()  # definition order
+        if isinstance(c, type) and issubclass(c, nn.Module) and c.__module__ == mod.__name__
+    ]
     torch.manual_seed(0)
     return classes[-1](), tuple(mod.example_inputs())
 
@@ -122,11 +130,24 @@ def graph_of(model: nn.Module, inputs: tuple[Any, ...]) -> Graph:
     nodes = [Node("x", Op.INPUT, "x", meta=TensorMeta(tuple(x.shape), "float32"))]
     for path, m in model.named_modules():
         if isinstance(m, nn.Linear):
-            nodes.append(Node(f"n{len(nodes)}", Op.LINEAR, "Linear", (nodes[-1],), module_path=path, module_type="Linear",
-                              params={"weight": f"{path}.weight", "bias": f"{path}.bias"}))
+            nodes.append(
+                Node(
+                    f"n{len(nodes)}",
+                    Op.LINEAR,
+                    "Linear",
+                    (nodes[-1],),
+                    module_path=path,
+                    module_type="Linear",
+                    params={"weight": f"{path}.weight", "bias": f"{path}.bias"},
+                )
+            )
     nodes.append(Node("out", Op.OUTPUT, "output", (nodes[-1],)))
-    return Graph(nodes, tracer="test", parameters=dict(model.named_parameters()),
-                 modules={p: ModuleInfo(p, type(m).__name__, None, 0) for p, m in model.named_modules()})
+    return Graph(
+        nodes,
+        tracer="test",
+        parameters=dict(model.named_parameters()),
+        modules={p: ModuleInfo(p, type(m).__name__, None, 0) for p, m in model.named_modules()},
+    )
 
 
 FIXTURES = {

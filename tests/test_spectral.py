@@ -23,6 +23,7 @@ def _one_thread():  # type: ignore[no-untyped-def]
     yield
     torch.set_num_threads(before)
 
+
 TOL = 1 + 1e-6
 
 
@@ -40,7 +41,12 @@ def power_iteration(mat: torch.Tensor, iters: int = 100) -> float:
 
 
 @settings(max_examples=40, deadline=None)
-@given(rows=st.integers(1, 40), cols=st.integers(1, 40), seed=st.integers(0, 2**16), scale=st.sampled_from([1e-6, 1.0, 1e4]))
+@given(
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([1e-6, 1.0, 1e4]),
+)
 def test_gram_above_svd_above_power_iteration(rows: int, cols: int, seed: int, scale: float) -> None:
     w = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * scale
     g, s, p = spectral.gram_bound(w), exact(w), power_iteration(w)
@@ -82,10 +88,16 @@ def test_bai_yin_estimate_is_close_for_gaussian_matrices() -> None:
     assert est == pytest.approx(exact(w), rel=0.05)
 
 
-@pytest.mark.parametrize(("n", "left", "right", "mode", "want"), [
-    (5, 1, 1, "zeros", 1), (5, 1, 1, "reflect", 2), (5, 2, 2, "replicate", 3), (5, 2, 2, "circular", 2),
-    (3, 2, 2, "reflect", 3),
-])
+@pytest.mark.parametrize(
+    ("n", "left", "right", "mode", "want"),
+    [
+        (5, 1, 1, "zeros", 1),
+        (5, 1, 1, "reflect", 2),
+        (5, 2, 2, "replicate", 3),
+        (5, 2, 2, "circular", 2),
+        (3, 2, 2, "reflect", 3),
+    ],
+)
 def test_pad_copy_count(n: int, left: int, right: int, mode: str, want: int) -> None:
     assert spectral.pad_copy_count(n, left, right, mode) == want
 
@@ -102,12 +114,19 @@ def conv_operator_norm(w: torch.Tensor, size: tuple[int, ...], cin: int, transpo
 
 @settings(max_examples=40, deadline=None)
 @given(
-    dim=st.sampled_from([1, 2, 2, 3]), k=st.integers(1, 3), s=st.integers(1, 3), d=st.integers(1, 2),
-    p=st.integers(0, 2), groups=st.sampled_from([1, 2]), transposed=st.booleans(), seed=st.integers(0, 999),
+    dim=st.sampled_from([1, 2, 2, 3]),
+    k=st.integers(1, 3),
+    s=st.integers(1, 3),
+    d=st.integers(1, 2),
+    p=st.integers(0, 2),
+    groups=st.sampled_from([1, 2]),
+    transposed=st.booleans(),
+    seed=st.integers(0, 999),
     n=st.integers(4, 7),
 )
-def test_conv_bounds_above_exact_norm(dim: int, k: int, s: int, d: int, p: int, groups: int, transposed: bool,
-                                       seed: int, n: int) -> None:
+def test_conv_bounds_above_exact_norm(
+    dim: int, k: int, s: int, d: int, p: int, groups: int, transposed: bool, seed: int, n: int
+) -> None:
     if dim == 3:
         n = min(n, 4)
     gen = torch.Generator().manual_seed(seed)
