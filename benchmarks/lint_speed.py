@@ -22,7 +22,7 @@ from typing import Any
 
 
 def first_model(module: Any) -> Any:
-    import torch.nn as nn
+    from torch import nn
 
     for obj in vars(module).values():
         if getattr(obj, "__module__", None) != module.__name__:

@@ -12,7 +12,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 from modelcheck.config import Settings
-from modelcheck.engine import FileJob, FileResult, file_error, lint_file
+from modelcheck.engine import LAST_RUN, FileJob, FileResult, file_error, lint_file
 from modelcheck.errors import ModelcheckError
 from modelcheck.registry import RuleSet, load_rules
 
@@ -25,11 +25,14 @@ def _init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _work(job: FileJob, settings: Settings) -> FileResult:
+def _work(job: FileJob, settings: Settings) -> tuple[FileResult, int, int]:
+    """Lint one file; also return this file's (linted, cached) counts for the parent's statistics."""
     global _RULES
     if _RULES is None:
         _RULES = load_rules()
-    return lint_file(job, settings, _RULES)
+    linted, cached = LAST_RUN.linted, LAST_RUN.cached
+    result = lint_file(job, settings, _RULES)
+    return result, LAST_RUN.linted - linted, LAST_RUN.cached - cached
 
 
 def lint_in_workers(jobs: list[FileJob], settings: Settings) -> list[FileResult]:
@@ -41,7 +44,10 @@ def lint_in_workers(jobs: list[FileJob], settings: Settings) -> list[FileResult]
         futures = [pool.submit(_work, job, settings) for job in jobs]
         for job, fut in zip(jobs, futures, strict=True):
             try:
-                results.append(fut.result())
+                result, linted, cached = fut.result()
+                results.append(result)
+                LAST_RUN.linted += linted
+                LAST_RUN.cached += cached
             except Exception as exc:  # the worker died (segfault, OOM kill) or could not pickle
                 err = ModelcheckError(f"the worker process linting this file failed: {type(exc).__name__}: {exc}")
                 results.append(file_error(job.src.display, err, settings))

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from zoo import findings_text, lint_cli, load_file, log10_error, measure_gains
 
 pytest.importorskip("modelcheck.trace")

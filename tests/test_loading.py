@@ -164,10 +164,10 @@ def test_build_constructs_seeded_and_reports_constructor_problems(tmp_path: Path
     roots = (tmp_path.resolve(),)
     with imported(src) as module:
         cand = Candidate("Net", "class", module.Net, 4)
-        a, _, meta, notes = build(cand, {"dim": 8}, meta=False, sites=_nosites, roots=roots)
+        a, _, meta, notes, _ = build(cand, {"dim": 8}, meta=False, sites=_nosites, roots=roots)
         b, *_ = build(cand, {"dim": 8}, meta=False, sites=_nosites, roots=roots)
         assert torch.equal(a.l.weight, b.l.weight) and meta is False and notes == []
-        m, _, meta, _ = build(cand, {"dim": 8}, meta=True, sites=_nosites, roots=roots)
+        m, _, meta, _, _ = build(cand, {"dim": 8}, meta=True, sites=_nosites, roots=roots)
         assert meta and m.l.weight.is_meta
 
         with pytest.raises(ConstructorError) as info:
@@ -201,7 +201,7 @@ def test_a_build_out_of_memory_is_retried_on_meta(tmp_path: Path) -> None:
         """,
     )
     with imported(src) as module:
-        model, _, meta, notes = build(
+        model, _, meta, notes, _ = build(
             Candidate("Huge", "class", module.Huge), {}, meta=False, sites=_nosites, roots=(tmp_path.resolve(),)
         )
     assert meta and model.l.weight.is_meta

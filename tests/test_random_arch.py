@@ -15,15 +15,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
-
 from zoo import log10_error, measure_gains
 
 pytest.importorskip("modelcheck.trace")
 
-from modelcheck.passes import PassContext, run_passes  # noqa: E402
-from modelcheck.registry import load_rules  # noqa: E402
-from modelcheck.rule import RuleContext, Violation  # noqa: E402
-from modelcheck.trace import trace_model  # noqa: E402
+from modelcheck.passes import PassContext, run_passes
+from modelcheck.registry import load_rules
+from modelcheck.rule import RuleContext, Violation
+from modelcheck.trace import trace_model
 
 PASSES = ["signal", "lipschitz", "structure", "depth"]
 ACTS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU, "sigmoid": nn.Sigmoid,
@@ -150,6 +149,7 @@ def test_random_stack_lints_without_crash(spec: Spec) -> None:
         assert v.message and "\n" not in v.message.strip(), (code, v.message)
 
 
+@pytest.mark.slow
 @CI
 @given(spec=specs().filter(_trustworthy))
 def test_random_stack_gains_within_10x(spec: Spec) -> None:
@@ -163,7 +163,8 @@ def test_random_stack_gains_within_10x(spec: Spec) -> None:
     assert max(errors) <= 1.0, (spec, (summary.forward_gain, fwd), (summary.backward_gain, bwd))
 
 
-@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(spec=specs())
 def test_random_stack_lipschitz_bound_is_sound(spec: Spec) -> None:
     """End to end: the bound from the real tracer's graph >= the local Jacobian norm at the input (eval)."""
@@ -176,5 +177,5 @@ def test_random_stack_lipschitz_bound_is_sound(spec: Spec) -> None:
     run_passes(graph, ["lipschitz"], PassContext(inputs=(x,), settings={"model": model}))
     bound = graph.facts["lipschitz"].upper_bound
     assert bound is not None, graph.facts["lipschitz"].reason  # linear/conv/norm/act stacks are bounded
-    local = jacobian_norm(lambda t: model(t), x, max_iters=200, tol=1e-10).norm
+    local = jacobian_norm(lambda t: model(t), x, max_iters=60, tol=1e-8).norm  # any iterate is a lower bound
     assert local <= bound * (1 + 1e-6), (spec, local, bound)

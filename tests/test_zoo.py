@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from zoo import ZOO, ZooModel, findings_text, lint_cli, load_file, log10_error, measure_gains, write_model
+from zoo import (
+    ZOO,
+    ZooModel,
+    findings_text,
+    lint_cli,
+    load_file,
+    log10_error,
+    measure_gains,
+    write_model,
+)
 
 pytest.importorskip("transformers")
 pytest.importorskip("modelcheck.trace")

@@ -4,10 +4,10 @@ import torch
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-CONFIG = dict(
-    hidden_size=8192, num_hidden_layers=80, intermediate_size=28672, num_attention_heads=64,
-    num_key_value_heads=8, vocab_size=32000, max_position_embeddings=4096,
-)  # fmt: skip
+CONFIG = {
+    "hidden_size": 8192, "num_hidden_layers": 80, "intermediate_size": 28672, "num_attention_heads": 64,
+    "num_key_value_heads": 8, "vocab_size": 32000, "max_position_embeddings": 4096,
+}  # fmt: skip
 
 
 def build() -> nn.Module:

@@ -1,7 +1,6 @@
 """Hostile: the forward returns a dataclass whose first field is None (like an HF output without loss)."""
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import nn
@@ -9,7 +8,7 @@ from torch import nn
 
 @dataclass
 class Output:
-    loss: Optional[torch.Tensor]
+    loss: torch.Tensor | None
     logits: torch.Tensor
     hidden: torch.Tensor
 
