@@ -132,6 +132,8 @@ class RuleSet:
         chosen = []
         for r in self.rules:
             on = max((s for s in (self._specificity(x, r) for x in (*select, *extend_select)) if s is not None), default=None)
+            if r.opt_in and not on:
+                on = None  # an opt-in rule needs its code, a prefix or its name, not ALL
             off = max((s for s in (self._specificity(x, r) for x in ignore) if s is not None), default=None)
             if on is not None and (off is None or on > off):
                 chosen.append(r)

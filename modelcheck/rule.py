@@ -60,6 +60,7 @@ class Rule:
     requires: tuple[str, ...] = ()  # pass names (see modelcheck.passes)
     doc: str = ""
     origin: str = ""  # the module that defined it
+    opt_in: bool = False  # costly rules: "ALL" does not enable them, a code, prefix or name does
 
     @property
     def summary(self) -> str:
@@ -77,7 +78,7 @@ class Rule:
 
 
 def rule(
-    *, code: str, name: str, severity: Severity | str, requires: Iterable[str] = ()
+    *, code: str, name: str, severity: Severity | str, requires: Iterable[str] = (), opt_in: bool = False
 ) -> Callable[[Callable[..., Iterable[Violation]]], Rule]:
     """Declare a rule: ``RULE = rule(code="MC101", name="...", severity="warning")(check)``."""
     if not CODE_RE.match(code):
@@ -99,6 +100,7 @@ def rule(
             requires=tuple(requires),
             doc=doc,
             origin=check.__module__,
+            opt_in=opt_in,
         )
 
     return wrap

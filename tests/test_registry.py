@@ -230,3 +230,13 @@ def test_two_plugins_with_one_code_is_an_error(plugin_site: Path) -> None:
     )
     with pytest.raises(UsageError, match="rule XY001 is defined twice"):
         load_rules()
+
+
+def test_opt_in_rules_need_an_explicit_selector() -> None:
+    from modelcheck.registry import load_rules
+
+    rules = load_rules()
+    everything = {r.code for r in rules.select(("ALL",))}
+    assert "MC401" not in everything and "MC301" in everything
+    assert "MC401" in {r.code for r in rules.select(("ALL",), (), ("MC401",))}
+    assert "MC401" in {r.code for r in rules.select(("MC4",))}

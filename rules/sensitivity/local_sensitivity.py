@@ -8,6 +8,9 @@ and names the module with the largest local Jacobian norm. The global Lipschitz 
 (AutoLip, the product of per-layer constants) is reported as info only when it is huge: it is an
 upper bound, loose by 10³–10¹¹ in deep networks, and is never a reason to warn on its own.
 
+This rule is **opt-in** (`--extend-select MC401`): its power iteration runs the model dozens of times,
+which a pre-commit hook cannot afford on large models.
+
 ## Why is this bad?
 With `κ(x) = 10⁶` a perturbation of one part in a million of the input (noise, rounding in
 float16/bfloat16, an adversarial nudge) changes the output by 100%: the model is ill-conditioned at
@@ -105,5 +108,6 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
 
 
 RULE = rule(
-    code="MC401", name="excessive-local-sensitivity", severity="warning", requires=("lipschitz", "jacobian")
+    code="MC401", name="excessive-local-sensitivity", severity="warning", requires=("lipschitz", "jacobian"),
+    opt_in=True,
 )(check)
