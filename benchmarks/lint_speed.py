@@ -2,10 +2,12 @@
 
     python benchmarks/lint_speed.py baseline FILE [--meta]   # import torch, import FILE, build its model
     python benchmarks/lint_speed.py torchinfo FILE           # the same, then torchinfo.summary() on it
+    python benchmarks/lint_speed.py passes FILE              # the same, then trace + each pass, timed
 
 Prints one JSON object on stdout: ``import_s`` (``import torch``), ``build_s`` (importing the file and
 building the model: what every tool pays before it can look at a model), ``params``, and for
-``torchinfo`` ``summary_s``. The model is the file's first zero-argument ``nn.Module`` subclass or
+``torchinfo`` ``summary_s``, for ``passes`` ``trace_s`` and ``pass_s`` (seconds per analysis pass, in
+the order they ran: where a slow lint spends its time). The model is the file's first zero-argument ``nn.Module`` subclass or
 annotated factory, as ``modelcheck lint`` would pick it (SPEC §1).
 """
 
@@ -39,7 +41,7 @@ def first_model(module: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("baseline", "torchinfo"))
+    ap.add_argument("mode", choices=("baseline", "torchinfo", "passes"))
     ap.add_argument("file", type=Path)
     ap.add_argument("--meta", action="store_true", help="build on the meta device")
     args = ap.parse_args(argv)
@@ -70,7 +72,37 @@ def main(argv: list[str] | None = None) -> None:
         t3 = time.perf_counter()
         summary(model, input_data=list(inputs), verbose=0, device="cpu")
         out["summary_s"] = time.perf_counter() - t3
+    if args.mode == "passes":
+        out.update(time_passes(model, tuple(module.example_inputs()), meta=args.meta))
     print(json.dumps(out))
+
+
+def time_passes(model: Any, inputs: tuple[Any, ...], *, meta: bool) -> dict[str, Any]:
+    from modelcheck.passes import PASSES, PassContext, load_builtin, run_passes
+    from modelcheck.trace import trace_model
+
+    t0 = time.perf_counter()
+    graph = trace_model(model, inputs)
+    out: dict[str, Any] = {"trace_s": time.perf_counter() - t0, "tracer": graph.tracer, "pass_s": {}}
+    load_builtin()
+    ctx = PassContext(inputs=inputs, meta=meta, settings={"model": model, "meta": meta})
+    done: set[str] = set()
+
+    def run(name: str) -> None:  # dependencies first, each timed on its own
+        if name in done:
+            return
+        for dep in PASSES[name].requires:
+            run(dep)
+        t = time.perf_counter()
+        run_passes(graph, [name], ctx)
+        out["pass_s"][name] = round(time.perf_counter() - t, 3)
+        done.add(name)
+
+    for name in list(PASSES):
+        run(name)
+    if ctx.skipped:
+        out["skipped"] = dict(ctx.skipped)
+    return out
 
 
 if __name__ == "__main__":

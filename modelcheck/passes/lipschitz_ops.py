@@ -106,6 +106,8 @@ def norm(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
     if kind == "batch" and rv is not None:
         return _bn_eval(env, node, rv, eps)
     gmax, cert = absmax(env, node, "weight")
+    # Gemma-style norms scale by (1 + weight): |1 + w| <= 1 + |w| keeps the bound certified.
+    gmax += abs(float(node.attrs.get("weight_offset", 0.0)))
     v = env.row_var.get(node.module_path or node.name)
     if v is not None:
         v_floor = v / 4

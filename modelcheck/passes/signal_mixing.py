@@ -26,7 +26,9 @@ def _affine(graph: Graph, node: Node) -> tuple[float, float]:
     """(E[γ²], E[β²]) of a norm's affine parameters (1, 0 when it has none)."""
     w = param_moments(graph, node.params.get("weight"))
     b = param_moments(graph, node.params.get("bias"))
-    return (w[0] if w else 1.0), (b[0] if b else 0.0)
+    off = float(node.attrs.get("weight_offset", 0.0))  # Gemma: γ = 1 + weight
+    g2 = (w[0] + 2 * off * w[1] + off * off) if w else 1.0
+    return g2, (b[0] if b else 0.0)
 
 
 def _centres_positions(node: Node, training: bool) -> bool:

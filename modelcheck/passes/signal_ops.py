@@ -189,7 +189,8 @@ def _embedding_f(graph: Graph, node: Node, ins: Sequence[State]) -> tuple[float,
     m = param_moments(graph, node.params.get("weight"))
     if m is None:
         return None
-    return m[0], m[1] ** 2
+    c2 = float(node.attrs.get("scale", 1.0)) ** 2  # scaled embeddings (Gemma: ×sqrt(d))
+    return c2 * m[0], c2 * m[1] ** 2
 
 
 @backward(Op.EMBEDDING)

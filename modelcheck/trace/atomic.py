@@ -60,10 +60,11 @@ def _own(m: nn.Module, name: str) -> torch.Tensor | None:
 def _rms_like(m: nn.Module) -> bool:
     """``LlamaRMSNorm``, ``T5LayerNorm`` and friends: x / rms(x) * weight with one 1-D weight.
 
-    Gemma-style norms scale by ``1 + weight`` (zero-initialised); they are traced through.
+    Gemma-style norms scale by ``1 + weight`` (zero-initialised): the node says so with
+    ``attrs["weight_offset"] = 1.0``.
     """
     name = type(m).__name__
-    if not (name.endswith("RMSNorm") or name == "T5LayerNorm") or "Gemma" in name:
+    if not (name.endswith("RMSNorm") or name == "T5LayerNorm"):
         return False
     w = _own(m, "weight")
     return w is not None and w.dim() == 1 and _eps(m) is not None
@@ -206,8 +207,12 @@ def _lrn(m: Any) -> Spec:
 
 @_on(nn.Embedding)
 def _embedding(m: nn.Embedding) -> Spec:
-    return Op.EMBEDDING, {"num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim,
-                          "padding_idx": m.padding_idx, "max_norm": m.max_norm}
+    attrs = {"num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim,
+             "padding_idx": m.padding_idx, "max_norm": m.max_norm}
+    scale = getattr(m, "embed_scale", None)  # HF scaled embeddings (Gemma) multiply in forward
+    if isinstance(scale, (int, float)) or (isinstance(scale, torch.Tensor) and scale.numel() == 1 and not scale.is_meta):
+        attrs["scale"] = float(scale)
+    return Op.EMBEDDING, attrs
 
 
 @_on(nn.EmbeddingBag)
@@ -291,7 +296,10 @@ def module_spec(m: nn.Module, kwargs: dict[str, Any] | None = None) -> Spec:
     if name in _NAMED_ACTIVATIONS:
         return _act_spec(_NAMED_ACTIVATIONS[name])
     if _rms_like(m):
-        return Op.NORM, {"kind": "rms", "eps": _eps(m), "affine": True}
+        attrs = {"kind": "rms", "eps": _eps(m), "affine": True}
+        if "Gemma" in type(m).__name__:
+            attrs["weight_offset"] = 1.0  # scales by (1 + weight)
+        return Op.NORM, attrs
     if _conv1d_like(m):
         w = _own(m, "weight")
         assert w is not None

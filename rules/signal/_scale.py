@@ -16,8 +16,8 @@ OVERFLOW = 1e300  # the signal pass clips exploding predictions here
 
 def judge(graph: Graph, *, exploding: bool) -> Iterator[Violation]:
     summary: SignalSummary | None = graph.facts.get(SIGNAL)
-    if summary is None:
-        return
+    if summary is None or not graph.parameters:
+        return  # nothing to train: the scale of a parameter-free map is not a training problem
     fact = depth(graph)
     for kind, value in (("signal", summary.forward_gain), ("gradient", summary.backward_gain)):
         if value is None:
@@ -39,9 +39,10 @@ def judge(graph: Graph, *, exploding: bool) -> Iterator[Violation]:
                 else "input-gradient RMS for a unit output gradient (backward gain)")
         span, node = where(graph, fact, backward=kind == "gradient", shrinking=not exploding) if fact else ("", None)
         shown = "overflows" if value >= OVERFLOW else f"= {fmt(value)}"
+        band = "[1e-4, 1e4]" if sev is Severity.ERROR else "[1e-3, 1e3]"
         yield Violation(
             f"the {kind} {direction} by {fmt(ratio)}× through the network at initialization: predicted "
-            f"{what} {shown}, outside [1e-4, 1e4]"
+            f"{what} {shown}, outside {band}"
             + (f"; most of it happens in {span}" if span else ""),
             node=node,
             severity=sev,
