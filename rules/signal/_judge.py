@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes.facts import DEPTH, SIGNAL, DepthFact
+from modelcheck.rule import Violation
 
 _LADDER = (Severity.INFO, Severity.WARNING, Severity.ERROR)
 
@@ -83,3 +85,29 @@ def suggest(graph: Graph, fact: DepthFact | None, *, exploding: bool) -> str:
                 "(std = sqrt(2/fan_in)), zero-init or scale residual branches, or add normalization")
     return ("use nn.init.kaiming_normal_(w, nonlinearity='relu') for ReLU layers (xavier_normal_ with "
             "gain=5/3 for tanh), or add normalization (BatchNorm/LayerNorm) or residual connections")
+
+
+def relative(graph: Graph, *, vanishing: bool) -> Iterator[Violation]:
+    """MC301/MC302: judge D = max |log10 G_rel| in one direction (THEORY R5 ladder 1 / 2 / 4)."""
+    fact = depth(graph)
+    if fact is None or fact.direction != ("vanishing" if vanishing else "explosion"):
+        return
+    sev = ladder(fact.d, 1.0, 2.0, 4.0)
+    if fact.bn_in_residual:
+        sev = downgrade(sev)
+    if sev is None:
+        return
+    worst = graph.node(fact.worst)
+    span, _ = where(graph, fact, backward=True, shrinking=vanishing)
+    g_rel = next(s.g_rel for s in fact.steps if s.node == fact.worst)
+    ratio, what = (" of", "loss") if vanishing else ("×", "growth")
+    yield Violation(
+        f"predicted relative gradient at {worst.label} is {fmt(g_rel)}{ratio} the top "
+        f"layer's (D = {fact.d:.1f} decades over {len(fact.steps)} layers)"
+        + (f"; most of the {what} happens in {span}" if span else "")
+        + ("; lowered one level: train-mode BatchNorm in residual branches" if fact.bn_in_residual else ""),
+        node=worst,
+        severity=sev,
+        fix=suggest(graph, fact, exploding=not vanishing),
+        numbers={"D": fact.d, "g_rel": g_rel},
+    )

@@ -46,31 +46,11 @@ from typing import Iterator
 
 from modelcheck.ir import Graph
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.signal._judge import depth, downgrade, fmt, ladder, suggest, where
+from modelcheck_rules.signal._judge import relative
 
 
 def check(graph: Graph) -> Iterator[Violation]:
-    fact = depth(graph)
-    if fact is None or fact.direction != "vanishing":
-        return
-    sev = ladder(fact.d, 1.0, 2.0, 4.0)
-    if fact.bn_in_residual:
-        sev = downgrade(sev)
-    if sev is None:
-        return
-    worst = graph.node(fact.worst)
-    span, _ = where(graph, fact, backward=True, shrinking=True)
-    g_rel = next(s.g_rel for s in fact.steps if s.node == fact.worst)
-    yield Violation(
-        f"predicted relative gradient at {worst.label} is {fmt(g_rel)} of the top layer's "
-        f"(D = {fact.d:.1f} decades over {len(fact.steps)} layers)"
-        + (f"; most of the loss happens in {span}" if span else "")
-        + ("; lowered one level: train-mode BatchNorm in residual branches" if fact.bn_in_residual else ""),
-        node=worst,
-        severity=sev,
-        fix=suggest(graph, fact, exploding=False),
-        numbers={"D": fact.d, "g_rel": g_rel},
-    )
+    yield from relative(graph, vanishing=True)
 
 
 RULE = rule(code="MC301", name="depth-gradient-vanishing", severity="error", requires=("depth",))(check)
