@@ -15,7 +15,7 @@ from torch import nn
 from modelcheck.diagnostics import Severity
 
 MODELS = Path(__file__).parent / "models"
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"  # CI: ../shared beside the checkout
 
 
 def load_file(path: Path, *, meta: bool = False) -> tuple[nn.Module, tuple[Any, ...]] | Any:

@@ -31,7 +31,7 @@ I, W, E = Severity.INFO, Severity.WARNING, Severity.ERROR
 RULES = {"MC201": mc201, "MC202": mc202, "MC203": mc203, "MC204": mc204}
 ALL = tuple(RULES)
 MODELS = Path(__file__).parent / "models"
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"  # CI: ../shared beside the checkout
 
 # file stem -> (codes that must fire with this worst severity, codes that must stay below warning)
 FIXTURES: dict[str, tuple[dict[str, Severity], tuple[str, ...]]] = {
