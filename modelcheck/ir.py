@@ -166,12 +166,15 @@ class Graph:
     def of(self, *ops: Op) -> list[Node]:
         return [n for n in self.nodes if n.op in ops]
 
-    def param(self, node: Node, role: str = "weight") -> torch.Tensor | None:
-        name = node.params.get(role)
+    def tensor(self, name: str | None) -> torch.Tensor | None:
+        """A parameter or buffer by qualified name (parameters first), or None."""
         if not name:
             return None
         t = self.parameters.get(name)
         return t if t is not None else self.buffers.get(name)
+
+    def param(self, node: Node, role: str = "weight") -> torch.Tensor | None:
+        return self.tensor(node.params.get(role))
 
     def source_of(self, node: Node) -> SourceLoc | None:
         """The best line to point a finding at: the node's own, else its module's, else a parent's."""

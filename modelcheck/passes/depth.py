@@ -17,28 +17,25 @@ def _is_residual_add(node: Node) -> bool:
     return node.op is Op.ADD and sum(1 for i in node.inputs if SIGNAL in i.facts) >= 2
 
 
-def _ancestors(node: Node) -> set[Node]:
+def _reach(node: Node, up: bool) -> set[Node]:
+    """Every node reachable from ``node`` through inputs (``up``) or through users."""
     seen: set[Node] = set()
     stack = [node]
     while stack:
         n = stack.pop()
-        for i in n.inputs:
-            if i not in seen:
-                seen.add(i)
-                stack.append(i)
+        for m in (n.inputs if up else n.users):
+            if m not in seen:
+                seen.add(m)
+                stack.append(m)
     return seen
+
+
+def _ancestors(node: Node) -> set[Node]:
+    return _reach(node, up=True)
 
 
 def _descendants(node: Node) -> set[Node]:
-    seen: set[Node] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        for u in n.users:
-            if u not in seen:
-                seen.add(u)
-                stack.append(u)
-    return seen
+    return _reach(node, up=False)
 
 
 def _bn_in_residual(graph: Graph) -> bool:

@@ -33,7 +33,7 @@ def tensor(env: Env, node: Node, role: str) -> torch.Tensor | None:
     t = env.graph.param(node, role)
     if t is None and node.module_path:
         name = f"{node.module_path}.{role}"
-        t = env.graph.parameters.get(name, env.graph.buffers.get(name))
+        t = env.graph.tensor(name)
     if t is None and env.model is not None and node.module_path:
         mod = submodule(env, node)
         got = getattr(mod, role, None) if mod is not None else None
@@ -95,4 +95,4 @@ def node_tensor(env: Env, node: Node) -> torch.Tensor | None:
         if t is not None:
             return t
     name = node.target
-    return env.graph.parameters.get(name, env.graph.buffers.get(name))
+    return env.graph.tensor(name)

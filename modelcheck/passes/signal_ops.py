@@ -53,9 +53,7 @@ def param_moments(graph: Graph, name: str | None) -> tuple[float, float, int] | 
     stats = graph.facts.get("init_stats", {}).get(name)
     if stats is not None:
         return float(stats.mean_sq), float(stats.mean), int(stats.numel)
-    t = graph.parameters.get(name)
-    if t is None:
-        t = graph.buffers.get(name)
+    t = graph.tensor(name)
     if t is None or t.is_meta or t.numel() == 0 or not t.is_floating_point():
         return None
     t = t.detach().double()

@@ -137,9 +137,7 @@ def param_info(graph: Graph, name: str | None) -> ParamInfo | None:
     """Statistics of a parameter at init: the ``init_stats`` pass's record first, else the tensor."""
     if not name:
         return None
-    t = graph.parameters.get(name)
-    if t is None:
-        t = graph.buffers.get(name)
+    t = graph.tensor(name)
     shape = tuple(int(s) for s in t.shape) if t is not None else ()
     stats = (graph.facts.get("init_stats") or {}).get(name)
     if stats is not None:

@@ -55,9 +55,7 @@ class PView(NamedTuple):
 def pview(graph: Graph, name: str | None) -> PView | None:
     if not name:
         return None
-    t = graph.parameters.get(name)
-    if t is None:
-        t = graph.buffers.get(name)
+    t = graph.tensor(name)
     shape = tuple(int(s) for s in t.shape) if t is not None else ()
     trainable = bool(getattr(t, "requires_grad", True)) if name in graph.parameters else False
     stats = (graph.facts.get(INIT_STATS) or {}).get(name)
