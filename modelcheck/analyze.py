@@ -27,6 +27,7 @@ from modelcheck.diagnostics import (
     LayerStat,
     Metrics,
     ModelReport,
+    ModuleBound,
     Severity,
 )
 from modelcheck.discovery import package_root
@@ -38,9 +39,10 @@ from modelcheck.engine import (
     file_error,
     rules_for,
 )
-from modelcheck.errors import FileError, UsageError
+from modelcheck.errors import FileError, TraceError, UsageError
 from modelcheck.ir import Graph, Op, SourceLoc
 from modelcheck.passes import PassContext
+from modelcheck.passes.lipschitz import norm_rows_observation
 from modelcheck.registry import RuleSet
 from modelcheck.rule import Rule, RuleContext
 from modelcheck.sites import record_sites
@@ -126,15 +128,28 @@ def _lint_model(
         loading.check_weights(model)
     if meta:
         notes.append("built on the meta device: predictions use shapes and init statistics only")
-    found = example.resolve(model, module, cand.name, settings.input_shapes_for(cand.name), meta=meta, roots=roots)
+    rows = None if meta else norm_rows_observation(model)  # the lipschitz pass's, taken while checking inputs
+    found = example.resolve(
+        model, module, cand.name, settings.input_shapes_for(cand.name), meta=meta, roots=roots, observe=rows
+    )
     if found.note:
         notes.append(found.note)
 
     torch.manual_seed(0)
-    graph = trace_model(model, found.tensors, sites=sites, prefer=settings.tracer)
+    try:
+        graph = trace_model(model, found.tensors, sites=sites, prefer=settings.tracer)
+    except TraceError:
+        example.diagnose(model, found, roots)  # raises the forward's own error when that is the cause
+        raise
     notes[:0] = graph.notes
     place = Place(job.src.path, job.src.display, cand.line)
-    ctx = PassContext(inputs=found.tensors, meta=meta, init_records=init_records, settings={"options": settings.options, "meta": meta, "model": model})
+    ctx = PassContext(
+        inputs=found.tensors, meta=meta, init_records=init_records,
+        settings={
+            "options": settings.options, "meta": meta, "model": model, "bounds": settings.bounds,
+            "norm_rows": rows.values if rows is not None else None,
+        },
+    )
     rctx = RuleContext(
         model=cand.name, file=job.src.display, has_inputs=found.tensors is not None, settings={"options": settings.options}
     )
@@ -153,6 +168,9 @@ def _lint_model(
     extra["suppressed"] = suppressed
     if getattr(lipschitz, "reason", None):
         extra["lipschitz_reason"] = lipschitz.reason
+    modules = _module_bounds(graph)
+    if modules:
+        extra["lipschitz_modules"] = modules
     if settings.debug and outcome.tracebacks:
         extra["internal_tracebacks"] = outcome.tracebacks
     return ModelReport(
@@ -175,6 +193,18 @@ def _lint_model(
 
 def _record_sites(roots: tuple[Path, ...]) -> contextlib.AbstractContextManager[Any]:
     return record_sites([str(r) for r in roots])
+
+
+def _module_bounds(graph: Graph) -> tuple[ModuleBound, ...]:
+    """Each module's own Lipschitz constant (the lipschitz pass's ``per_module``), largest first."""
+    per = getattr(graph.facts.get("lipschitz"), "per_module", None) or {}
+    how: dict[str, tuple[str, bool]] = {}
+    for node in graph.nodes:
+        f = node.facts.get("lipschitz")
+        if f is not None and node.module_path in per and f.bound == per[node.module_path]:
+            how[node.module_path] = (f.method, f.certified)
+    rows = [ModuleBound(p, float(b), *how.get(p, ("", True))) for p, b in per.items()]
+    return tuple(sorted(rows, key=lambda r: (-r.bound, r.module)))
 
 
 def _profile(graph: Graph) -> tuple[LayerStat, ...]:

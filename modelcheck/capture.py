@@ -8,6 +8,7 @@ running statistics), so analysis never changes the model it reports on.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import torch
@@ -64,6 +65,15 @@ def on_inputs(model: nn.Module, inputs: Iterable[Any], paths: Iterable[str],
               combine: Callable[[Any, Any], Any] | None = None) -> dict[str, Any]:
     """Run the model once; store ``fn(path, mod, args, kwargs)`` for the first call of each module in
     ``paths`` (or fold every call's value with ``combine``, e.g. ``min``)."""
+    with observing(model, paths, fn, combine) as got, mode(model, training), torch.no_grad():
+        call(model, inputs)
+    return {k: v for k, v in got.items() if v is not None}
+
+
+@contextlib.contextmanager
+def observing(model: nn.Module, paths: Iterable[str], fn: Callable[[str, nn.Module, tuple, dict], Any],
+              combine: Callable[[Any, Any], Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Pre-forward hooks on the modules at ``paths`` for the block; the dict fills as they run."""
     got: dict[str, Any] = {}
     handles = []
     for path in dict.fromkeys(paths):
@@ -84,12 +94,39 @@ def on_inputs(model: nn.Module, inputs: Iterable[Any], paths: Iterable[str],
 
         handles.append(mod.register_forward_pre_hook(hook, with_kwargs=True))
     try:
-        with mode(model, training), torch.no_grad():
-            call(model, inputs)
+        yield got
     finally:
         for h in handles:
             h.remove()
-    return {k: v for k, v in got.items() if v is not None}
+
+
+@dataclass
+class Observation:
+    """Statistics a pass wants from the one forward that checks the example inputs
+    (:func:`modelcheck.inputs.forward`), so that it need not run the model again. ``values`` holds
+    them after a run in :func:`checking_mode` that was the analysis (eval) mode everywhere."""
+
+    paths: Mapping[str, str]  # module path -> what the pass needs to know about it (e.g. norm kind)
+    fn: Callable[[str, nn.Module, tuple, dict], Any]
+    combine: Callable[[Any, Any], Any] | None = None
+    values: dict[str, Any] | None = None
+
+
+@contextlib.contextmanager
+def checking_mode(model: nn.Module) -> Iterator[bool]:
+    """The mode example inputs are checked in: eval, except BatchNorm, which stays in training mode
+    (its "more than 1 value per channel" check is an input error users must see). Yields whether
+    this is plain eval mode: the model has no such BatchNorm. Flags are restored after."""
+    flags = {m: m.training for m in model.modules()}
+    model.eval()
+    batch_norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in batch_norms:
+        m.train()
+    try:
+        yield not batch_norms
+    finally:
+        for m, f in flags.items():
+            m.training = f
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from the first path linted); configurations are never merged; ``--config PATH`` 
     exclude = ["tests/fixtures/*"]   # globs skipped when searching folders
     meta = false                     # build models on the meta device
     tracer = "fx"                    # preferred tracer: "fx" | "export" | "hooks"
+    bounds = "fast"                  # Lipschitz bounds: "fast" | "tight" (FFT conv bounds, slower)
 
     [tool.modelcheck.models.Transformer]
     kwargs = { dim = 64, depth = 2 }
@@ -37,6 +38,7 @@ from typing import Any, Mapping, Sequence
 
 from modelcheck.config_table import (
     ALL_MODELS,
+    BOUNDS,
     FORMATS,
     TRACERS,
     InputSpec,
@@ -91,6 +93,7 @@ class Settings:
     exclude: tuple[str, ...] = ()
     meta: bool = False
     tracer: str | None = None
+    bounds: str = "fast"
     models: Mapping[str, ModelConfig] = field(default_factory=dict)
     model_names: tuple[str, ...] = ()  # --model
     input_shapes: tuple[InputSpec, ...] = ()  # --input-shape: every model of the run
@@ -190,6 +193,7 @@ class CliOptions:
     format: str | None = None
     meta: bool | None = None
     tracer: str | None = None
+    bounds: str | None = None
     model_names: tuple[str, ...] = ()
     model_kwargs: tuple[str, ...] = ()
     input_shapes: tuple[str, ...] = ()
@@ -226,6 +230,8 @@ def resolve_settings(paths: Sequence[str], cli: CliOptions = CliOptions()) -> Se
         values["meta"] = cli.meta
     if cli.tracer is not None:
         values["tracer"] = choice(cli.tracer, TRACERS, "--tracer")
+    if cli.bounds is not None:
+        values["bounds"] = choice(cli.bounds, BOUNDS, "--bounds")
     models = dict(values.get("models", {}))
     for name, kwargs in parse_model_kwargs(cli.model_kwargs).items():
         base = models.get(name, ModelConfig())

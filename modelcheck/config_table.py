@@ -18,6 +18,7 @@ from modelcheck.errors import ConfigError, UsageError
 
 FORMATS = ("text", "json", "sarif", "github")
 TRACERS = ("fx", "export", "hooks")
+BOUNDS = ("fast", "tight")  # Lipschitz bound effort: see modelcheck.passes.lipschitz
 DTYPES = {
     "float32": "float32", "float": "float32", "f32": "float32",
     "float64": "float64", "double": "float64", "f64": "float64",
@@ -28,7 +29,7 @@ DTYPES = {
 }  # fmt: skip
 TOP_KEYS = (
     "select", "ignore", "extend-select", "per-file-ignores", "severity", "fail-on", "format",
-    "exclude", "meta", "tracer", "models", "options",
+    "exclude", "meta", "tracer", "bounds", "models", "options",
 )  # fmt: skip
 MODEL_KEYS = ("kwargs", "input-shapes")
 ALL_MODELS = "*"  # key of kwargs given on the command line without a model name
@@ -74,6 +75,8 @@ def parse_table(table: Mapping[str, Any], where: str = "[tool.modelcheck]") -> d
         out["format"] = choice(table["format"], FORMATS, f"{where} format")
     if "tracer" in table:
         out["tracer"] = choice(table["tracer"], TRACERS, f"{where} tracer")
+    if "bounds" in table:
+        out["bounds"] = choice(table["bounds"], BOUNDS, f"{where} bounds")
     if "meta" in table:
         if not isinstance(table["meta"], bool):
             raise ConfigError(f"{where} meta must be true or false, not {table['meta']!r}")

@@ -78,6 +78,16 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class ModuleBound:
+    """A module's own Lipschitz constant (ℓ2), as the lipschitz pass bounded it."""
+
+    module: str
+    bound: float
+    method: str  # "gram", "conv:fft", "conv:reshape+bn", "norm-local", "estimate:bai-yin", ...
+    certified: bool  # False for analytic estimates (meta device)
+
+
+@dataclass(frozen=True)
 class LayerStat:
     """One row of the per-layer profile: predicted (and optionally measured) RMS at a node."""
 

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from modelcheck import capture
 from modelcheck.config import InputSpec
 from modelcheck.errors import ForwardError, InputError
 from modelcheck.loading import one_line, where_raised
@@ -43,6 +44,7 @@ class Inputs:
     tensors: tuple[Any, ...] | None  # None: no inputs found (structural rules only)
     source: str  # where they came from, for ModelReport.input_source
     note: str | None = None  # why there are none, or what the guess was based on
+    unchecked_hint: str | None = None  # given, not yet run: :func:`diagnose` after a failed trace
 
 
 def describe(inputs: Sequence[Any]) -> str:
@@ -66,19 +68,23 @@ def resolve(
     *,
     meta: bool,
     roots: tuple[Path, ...],
+    observe: capture.Observation | None = None,
 ) -> Inputs:
-    """Find example inputs for ``model`` and check that the forward pass accepts them."""
+    """Find example inputs for ``model`` and check that the forward pass accepts them (taking
+    ``observe``'s statistics on the way)."""
     explicit = _explicit(model, module, specs)
     if explicit is not None:
         tensors, source, hint = explicit
         tensors = _to_device(tensors, meta)
-        forward(model, tensors, source, hint, roots)
+        if observe is None:  # the trace runs them anyway: a separate check only costs a forward
+            return Inputs(tensors, source, unchecked_hint=hint)
+        forward(model, tensors, source, hint, roots, observe)
         return Inputs(tensors, source)
     failures: list[str] = []
     for tensors, source in _guesses(model):
         tensors = _to_device(tensors, meta)
         try:
-            forward(model, tensors, source, "", roots)
+            forward(model, tensors, source, "", roots, observe)
         except InputError as exc:  # a wrong guess: try the next one
             failures.append(exc.message)
             continue
@@ -192,13 +198,34 @@ def _guess(m: nn.Module) -> tuple[torch.Tensor, ...] | None:
     return None
 
 
-def forward(model: nn.Module, inputs: tuple[Any, ...], source: str, hint: str, roots: tuple[Path, ...]) -> None:
-    """Run ``model(*inputs)`` once (no grad, buffers restored); raise a one-line error if it fails."""
+def diagnose(model: nn.Module, found: Inputs, roots: tuple[Path, ...]) -> None:
+    """After no tracer could follow the forward: if inputs were never checked, run them once so a
+    failing forward gets its one-line error (file:line, input or forward error) rather than the
+    tracers' reasons."""
+    if found.tensors is not None and found.unchecked_hint is not None:
+        forward(model, found.tensors, found.source, found.unchecked_hint, roots)
+
+
+def _nothing(path: str, mod: nn.Module, args: tuple, kwargs: dict) -> None:
+    return None
+
+
+def forward(model: nn.Module, inputs: tuple[Any, ...], source: str, hint: str, roots: tuple[Path, ...],
+            observe: capture.Observation | None = None) -> None:
+    """Run ``model(*inputs)`` once (no grad, buffers restored, :func:`capture.checking_mode`); raise a
+    one-line error if it fails. ``observe`` takes its statistics on the way."""
     saved = {k: b.detach().clone() for k, b in model.named_buffers()}
     torch.manual_seed(0)
+    if observe is not None:
+        observe.values = None
     try:
-        with torch.no_grad():
+        paths = observe.paths if observe is not None else ()
+        fn = observe.fn if observe is not None else _nothing
+        with torch.no_grad(), capture.checking_mode(model) as plain_eval, \
+                capture.observing(model, paths, fn, observe.combine if observe else None) as got:
             model(*inputs)
+        if observe is not None and plain_eval:
+            observe.values = {k: v for k, v in got.items() if v is not None}
     except Exception as exc:
         where = where_raised(exc.__traceback__, roots)
         at = f" at {where}" if where else ""

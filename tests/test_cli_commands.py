@@ -240,3 +240,57 @@ def test_a_crash_of_modelcheck_itself_exits_2_with_one_line(proj: Path, monkeypa
     assert result.exit_code == 2
     assert "modelcheck: error: internal error: RuntimeError: engine exploded" in result.stderr
     assert ("Traceback" in result.stderr) == debug
+
+
+MLP_BN = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(16, 64)
+        self.bn = nn.BatchNorm1d(64)
+        self.b = nn.Linear(64, 8)
+        with torch.no_grad():
+            self.bn.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.bn(self.a(x))))
+
+    def example_inputs(self):
+        return (torch.randn(4, 16),)
+"""
+
+
+@pytest.mark.parametrize("bounds", ["fast", "tight"])
+def test_json_lists_each_modules_certified_constant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bounds: str) -> None:
+    monkeypatch.setenv("MODELCHECK_CACHE_DIR", str(tmp_path / ".cache"))
+    (tmp_path / "net.py").write_text(MLP_BN)
+    result = _run("lint", str(tmp_path / "net.py"), "--format", "json", "--bounds", bounds)
+    assert result.exit_code == 0, result.stdout
+    model = json.loads(result.stdout)["models"][0]
+    rows = model["lipschitz_modules"]
+    assert [r["bound"] for r in rows] == sorted((r["bound"] for r in rows), reverse=True)
+    by = {r["module"]: r for r in rows}
+    assert set(by) == {"a", "b"} and all(r["certified"] for r in rows)  # the BatchNorm is folded into "a"
+    import torch
+
+    torch.manual_seed(0)
+    ns: dict = {}
+    exec(MLP_BN, ns)
+    net = ns["Net"]()
+    scale = net.bn.weight.detach() / torch.sqrt(net.bn.running_var + net.bn.eps)
+    exact_a = float(torch.linalg.matrix_norm((scale[:, None] * net.a.weight.detach()).double(), 2))
+    exact_b = float(torch.linalg.matrix_norm(net.b.weight.detach().double(), 2))
+    assert exact_a <= by["a"]["bound"] <= exact_a * 1.01 and by["a"]["method"] == "gram+bn"
+    assert exact_b <= by["b"]["bound"] <= exact_b * 1.01
+    assert model["metrics"]["lipschitz_upper_bound"] >= exact_a * exact_b
+
+
+def test_bounds_option_is_validated(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.modelcheck]\nbounds = "exact"\n')
+    (tmp_path / "m.py").write_text(_model("M"))
+    result = _run("lint", str(tmp_path / "m.py"), "--config", str(tmp_path / "pyproject.toml"))
+    assert result.exit_code == 2 and "bounds must be one of fast, tight" in result.output

@@ -154,7 +154,7 @@ def test_layernorm_uses_the_local_bound_at_the_example_input() -> None:
 
 
 def test_batchnorm_eval_is_folded_into_the_conv() -> None:
-    from modelcheck.spectral import conv_bound
+    from modelcheck.spectral_conv import conv_bound
 
     torch.manual_seed(3)
     conv, bn = nn.Conv2d(3, 4, 3, padding=1).double(), nn.BatchNorm2d(4).double()

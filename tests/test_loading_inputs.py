@@ -11,7 +11,7 @@ from torch import nn
 
 from modelcheck.config import InputSpec
 from modelcheck.errors import ForwardError, InputError
-from modelcheck.inputs import describe, resolve
+from modelcheck.inputs import describe, diagnose, resolve
 
 ROOTS = (Path(__file__).parent.resolve(),)
 
@@ -195,7 +195,10 @@ class Abstract(nn.Module):
 def test_forward_failures(model: nn.Module, inputs: object, error: type, fragments: list[str]) -> None:
     module = _module(example_inputs=inputs) if inputs else _module()
     with pytest.raises(error) as info:
-        resolve(model, module, "M", (), meta=False, roots=ROOTS)
+        found = resolve(model, module, "M", (), meta=False, roots=ROOTS)
+        # given inputs are not run twice: the trace runs them, and only its failure calls diagnose
+        assert inputs is not None and found.unchecked_hint is not None
+        diagnose(model, found, ROOTS)
     for fragment in fragments:
         assert fragment in str(info.value)
 

@@ -145,3 +145,19 @@ def test_probe_extras_pass_through_json_safe() -> None:
     assert "internal_tracebacks" not in out
     debug = strict_loads(render_json(RunReport(models=(probed,)), debug=True))["models"][0]
     assert debug["internal_tracebacks"] == {"MC999": "Traceback ..."}
+
+
+def test_module_bounds_are_passed_through_in_order() -> None:
+    from dataclasses import replace
+
+    from modelcheck.diagnostics import ModuleBound, RunReport
+
+    rows = (ModuleBound("fc", 3.5, "gram", True), ModuleBound("emb", float("inf"), "norm-global", False))
+    doc = json.loads(render_json(RunReport(models=(replace(rc.CLEAN, extra={"lipschitz_modules": rows}),))))
+    got = doc["models"][0]["lipschitz_modules"]
+    assert got == [
+        {"module": "fc", "bound": 3.5, "method": "gram", "certified": True},
+        {"module": "emb", "bound": None, "method": "norm-global", "certified": False},
+    ]
+    plain = json.loads(render_json(RunReport(models=(rc.CLEAN,))))
+    assert "lipschitz_modules" not in plain["models"][0]

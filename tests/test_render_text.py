@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 import render_cases as rc
-from modelcheck.diagnostics import Finding, Metrics, ModelReport, RunReport, Severity
+from modelcheck.diagnostics import Finding, Metrics, ModelReport, ModuleBound, RunReport, Severity
 from modelcheck.render import render_text
 from modelcheck.render.findings import location
 from modelcheck.render.numbers import fmt_count, fmt_num, fmt_ratio
@@ -183,3 +183,19 @@ def test_findings_of_a_failed_model_still_shown() -> None:
     out = render(only(partial))
     assert "error [constructor]" in out and rc.FINDINGS[0].rule in out
     assert "1 model, 1 error, 0 warnings, 0 infos in 1 file; 1 tool error" in out
+
+
+BOUNDS = tuple(
+    ModuleBound(f"blocks.{i}.fc", 10.0 - i, "gram", certified=i != 4) for i in range(5)
+)
+
+
+def test_largest_module_bounds_line() -> None:
+    model = replace(rc.CLEAN, extra={"lipschitz_modules": BOUNDS})
+    out = render(only(model), width=140)
+    assert f"largest module Lipschitz constants: blocks.0.fc {fmt_num(10.0)}" in out
+    assert "blocks.2.fc" in out and "blocks.3.fc" not in out
+    assert "(+2 more, --verbose)" in out
+    full = render(only(model), verbose=True, width=140)
+    assert "blocks.3.fc" in full and "blocks.4.fc 6 (est.)" in full and "more, --verbose" not in full
+    assert "largest module" not in render(only(rc.CLEAN))

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import os
+import sys
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
@@ -47,4 +49,22 @@ def _root(
 
 def main() -> None:
     """Console-script entry point (``modelcheck``)."""
-    app(prog_name="modelcheck")
+    try:
+        app(prog_name="modelcheck")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        _exit(code)
+    _exit(0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit without tearing the interpreter down, as mypy does: freeing a large model's graph,
+    traces and tensors object by object costs up to a second after the report is out. Kept
+    normal under a tracer or coverage, whose exit hooks must run."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if sys.gettrace() is not None or "coverage" in sys.modules or os.environ.get("MODELCHECK_SOFT_EXIT"):
+        sys.exit(code)
+    os._exit(code)

@@ -31,6 +31,11 @@ class Tracer(str, enum.Enum):
     hooks = "hooks"
 
 
+class Bounds(str, enum.Enum):
+    fast = "fast"
+    tight = "tight"
+
+
 SELECT = "Rule selection"
 MODELS = "Models and inputs"
 PROBE = "Probe (a short measured training run)"
@@ -51,6 +56,7 @@ def lint(
     input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="Shape of one example input, e.g. 8,3,32,32 or int64:8,32 (dtype: first; repeat for several inputs).", rich_help_panel=MODELS)] = None,
     meta: Annotated[Optional[bool], typer.Option("--meta/--no-meta", help="Build models on the meta device (no memory for weights).", show_default=False, rich_help_panel=MODELS)] = None,
     tracer: Annotated[Optional[Tracer], typer.Option("--tracer", help="Tracer to try first (default: fx, then export, then hooks).", show_default=False, rich_help_panel=MODELS)] = None,
+    bounds: Annotated[Optional[Bounds], typer.Option("--bounds", help="Lipschitz bounds: fast (default), or tight (FFT bounds for every conv on its input size; slower).", show_default=False, rich_help_panel=MODELS)] = None,
     probe: Annotated[bool, typer.Option("--probe", help="Confirm findings with a short training run on synthetic data.", rich_help_panel=PROBE)] = False,
     device: Annotated[Optional[str], typer.Option("--device", help="Probe device: cpu, cuda or mps (default: the best available).", show_default=False, rich_help_panel=PROBE)] = None,
     probe_steps: Annotated[Optional[int], typer.Option("--probe-steps", help="Probe training steps.", min=1, rich_help_panel=PROBE)] = None,
@@ -81,6 +87,7 @@ def lint(
             format=format.value if format else None,
             meta=meta,
             tracer=tracer.value if tracer else None,
+            bounds=bounds.value if bounds else None,
             model_names=tuple(model or ()),
             model_kwargs=tuple(model_kwargs or ()),
             input_shapes=tuple(input_shape or ()),

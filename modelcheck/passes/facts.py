@@ -204,7 +204,8 @@ class LipschitzFact(NamedTuple):
 
     bound      per-op constant; None when no global constant exists (products, attention, unknown ops)
     local      True when the value holds only near the example input (LayerNorm with v ≥ v_floor, ...)
-    method     how it was computed: "gram", "conv:fft", "conv:reshape", "conv:fantastic4", "bn-eval",
+    method     how it was computed: "gram" (the Gram matrix's λ_max, proved by Cholesky:
+               modelcheck.certify), "conv:fft", "conv:reshape", "conv:fantastic4", "bn-eval",
                "norm-local", "norm-global", "const", "estimate:bai-yin", ...
     upto       AutoLip bound from the graph start (float input, or embedding output) to this output
     certified  False for analytic estimates (meta device: no weights)

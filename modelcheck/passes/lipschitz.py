@@ -8,6 +8,11 @@ Composition: unary L_op·L(u); add Σ|a_i|L_i; concat √ΣL_i²; products and a
 constant, so the bound stops there (``upper_bound=None`` with a ``reason``). The graph starts at float
 inputs, or at the output of an embedding of integer inputs. Analysis is in eval mode (dropout off,
 BatchNorm on running statistics, folded into the preceding conv/linear when nothing else reads it).
+
+Cost: a dry run of the composition collects every spectral question, a
+:class:`~modelcheck.certify_batch.Certifier` answers them in shape-grouped batches, then the real
+run composes. Setting ``bounds`` ("fast" by default, "tight" with ``--bounds tight``) caps what a
+conv's FFT and four-reshape bounds may cost; the reshape bound is always there.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 import torch
 
-from modelcheck import capture
+from modelcheck import capture, spectral
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes import PassContext, register
 from modelcheck.passes import lipschitz_ops as ops
@@ -30,11 +35,20 @@ _WEIGHT_OPS = (Op.LINEAR, Op.CONV, Op.NORM, Op.MATMUL)
 @register(LIPSCHITZ, requires=("init_stats",))
 def run(graph: Graph, ctx: PassContext) -> None:
     model = ctx.settings.get("model")
-    env = ops.Env(graph, model)
+    env = ops.Env(graph, model, bounds=str(ctx.settings.get("bounds") or "fast"))
     if model is not None and ctx.inputs is not None and not ctx.meta and not _any_meta(model):
-        env.row_var = _norm_row_variances(graph, model, ctx.inputs, env)
+        taken = ctx.settings.get("norm_rows")  # by the input check's forward, when it ran in eval mode
+        env.row_var = dict(taken) if taken is not None else _norm_row_variances(graph, model, ctx.inputs, env)
     _find_fusions(graph, env)
-    graph.facts[LIPSCHITZ] = compose(graph, env)
+    # a dry run collects every spectral question, answered in shape-grouped batches before the real one
+    env.certifier.recording(True)
+    compose(graph, env)
+    env.certifier.recording(False)
+    env.certifier.solve()
+    try:
+        graph.facts[LIPSCHITZ] = compose(graph, env)
+    finally:
+        spectral.clear_cache()
 
 
 def _any_meta(model: Any) -> bool:
@@ -44,7 +58,13 @@ def _any_meta(model: Any) -> bool:
 # --- example-input statistics for the local norm bounds -----------------------------------------------
 
 def _norm_row_variances(graph: Graph, model: Any, inputs: tuple, env: ops.Env) -> dict[str, float]:
-    kinds = {n.module_path: str(ops.attr(env, n, "kind", default="layer")) for n in graph.of(Op.NORM) if n.module_path}
+    # eval BatchNorm divides by its running variance: only the other norms need the input's rows
+    kinds = {
+        n.module_path: kind
+        for n in graph.of(Op.NORM)
+        if n.module_path
+        and not ((kind := str(ops.attr(env, n, "kind", default="layer"))) == "batch" and ops.tensor(env, n, "running_var") is not None)
+    }
     if not kinds:
         return {}
 
@@ -57,6 +77,29 @@ def _norm_row_variances(graph: Graph, model: Any, inputs: tuple, env: ops.Env) -
     except Exception as exc:  # the model ran for the tracer; if it fails here, fall back to global bounds
         env.notes.append(f"norm statistics unavailable ({type(exc).__name__}: {exc}); using max|γ|/√ε")
         return {}
+
+
+def norm_rows_observation(model: Any) -> capture.Observation | None:
+    """What :func:`_norm_row_variances` measures, as an observation for the forward that checks the
+    example inputs: the same statistic for the same norm modules, without a second run."""
+    from modelcheck.trace.atomic import module_spec
+
+    kinds: dict[str, str] = {}
+    for path, mod in model.named_modules():
+        if not path:
+            continue
+        op, attrs = module_spec(mod)
+        kind = str(attrs.get("kind", ""))
+        if op is Op.NORM and not (kind == "batch" and getattr(mod, "running_var", None) is not None):
+            kinds[path] = kind
+    if not kinds:
+        return None
+
+    def stat(path: str, mod: Any, args: tuple, kwargs: dict) -> float | None:
+        x = args[0] if args else next(iter(kwargs.values()), None)
+        return min_row_variance(kinds[path], mod, x) if isinstance(x, torch.Tensor) else None
+
+    return capture.Observation(kinds, stat, min)
 
 
 def min_row_variance(kind: str, mod: Any, x: torch.Tensor) -> float | None:
@@ -154,6 +197,7 @@ def compose(graph: Graph, env: ops.Env) -> LipschitzSummary:
             if not any(var) and node.op not in _WEIGHT_OPS:
                 L[node.name] = 0.0
                 continue
+            env.certifier.at(node.name)
             f = ops.OPS.get(node.op, ops.unknown)(env, node, var)
             live = [v for v, is_var in zip(vals, var) if is_var]
             if not live:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from modelcheck import spectral
+from modelcheck import spectral_conv
 from modelcheck.ir import Node, Op
 from modelcheck.passes.facts import LipschitzFact
 from modelcheck.passes.lipschitz_env import Env, absmax, attr, fact, has_data, node_tensor
@@ -77,13 +77,13 @@ def pool(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
         r = len(k)
     else:
         r = len(node.meta.shape) - 2 if node.meta is not None and len(node.meta.shape) > 2 else 1
-    ks = spectral.as_tuple(k, r)
-    st = spectral.as_tuple(attr(env, node, "stride", default=None) or ks, r)
-    dl = spectral.as_tuple(attr(env, node, "dilation", default=1), r)
-    m = spectral.reuse_counts(ks, st, dl)
+    ks = spectral_conv.as_tuple(k, r)
+    st = spectral_conv.as_tuple(attr(env, node, "stride", default=None) or ks, r)
+    dl = spectral_conv.as_tuple(attr(env, node, "dilation", default=1), r)
+    m = spectral_conv.reuse_counts(ks, st, dl)
     if kind == "max":
         return fact(math.sqrt(math.prod(m)), "const")
-    pad = spectral.as_tuple(attr(env, node, "padding", default=0), r)
+    pad = spectral_conv.as_tuple(attr(env, node, "padding", default=0), r)
     div = attr(env, node, "divisor_override", default=None)
     if div:
         return fact(math.sqrt(math.prod(m) * math.prod(ks)) / float(div), "const")
@@ -123,7 +123,7 @@ def pad(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
     total = 1
     for ax in range(len(p) // 2):
         n = src.shape[-1 - ax] if src is not None else max(p) + 1
-        total *= spectral.pad_copy_count(int(n), int(p[2 * ax]), int(p[2 * ax + 1]), mode)
+        total *= spectral_conv.pad_copy_count(int(n), int(p[2 * ax]), int(p[2 * ax + 1]), mode)
     return fact(math.sqrt(total), "const")
 
 

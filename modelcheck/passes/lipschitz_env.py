@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from modelcheck import spectral
+from modelcheck.certify_batch import Certifier
 from modelcheck.ir import Graph, Node
 from modelcheck.passes.facts import INIT_STATS, LipschitzFact, ParamStats
 
@@ -22,6 +24,8 @@ class Env:
     fused: dict[str, torch.Tensor] = field(default_factory=dict)  # weight-op node -> BN scale folded in
     fused_into: dict[str, str] = field(default_factory=dict)  # BN node -> weight-op node label
     notes: list[str] = field(default_factory=list)
+    certifier: Certifier = field(default_factory=lambda: Certifier(spectral.max_bound))  # batches the σ bounds
+    bounds: str = "fast"  # "fast" | "tight": how much the conv bounds may cost (spectral_conv.CONV_BUDGET)
 
     @property
     def stats(self) -> dict[str, ParamStats]:

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from modelcheck import spectral
+from modelcheck import spectral, spectral_conv
 from modelcheck.ir import Node, Op
 from modelcheck.passes.facts import LipschitzFact
 from modelcheck.passes.lipschitz_const import (
@@ -47,10 +47,21 @@ def linear(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
         return _estimate(env, node, rows, cols)
     w = w.detach().reshape(rows, cols)
     scale = env.fused.get(node.name)
-    if scale is not None:
+    c = _uniform(scale)
+    if scale is not None and c is None:
         w = w.to(torch.float64) * scale[:, None]
-    b, method = spectral.matrix_bound(w)
-    return fact(b, method + ("+bn" if scale is not None else ""))
+    b, method = spectral.matrix_bound(w, env.certifier.max_bound)
+    return fact(b * (c or 1.0), method + ("+bn" if scale is not None else ""))
+
+
+def _uniform(scale: torch.Tensor | None) -> float | None:
+    """|s| when a folded BatchNorm scales every channel alike (as at init): ‖diag(s)W‖ = |s|‖W‖, so W
+    itself is bounded, in its own float32, without a float64 folded copy."""
+    if scale is None or scale.numel() == 0:
+        return None
+    a = scale.abs()
+    hi = float(a.max())
+    return hi if float(a.min()) == hi else None
 
 
 def conv(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
@@ -63,7 +74,7 @@ def conv(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
     r = len(kernel)
     stride = attr(env, node, "stride", default=1)
     dil = attr(env, node, "dilation", default=1)
-    m = spectral.reuse_counts(kernel, spectral.as_tuple(stride, r), spectral.as_tuple(dil, r))
+    m = spectral_conv.reuse_counts(kernel, spectral_conv.as_tuple(stride, r), spectral_conv.as_tuple(dil, r))
     if w.is_meta:
         rows, cols = int(w.shape[0]) // groups, int(w.shape[1]) * math.prod(kernel)
         return _estimate(env, node, rows, cols, math.sqrt(math.prod(m)))
@@ -71,13 +82,15 @@ def conv(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
     size = tuple(src.meta.shape[-r:]) if src is not None and src.meta is not None and len(src.meta.shape) > r else None
     w = w.detach()
     scale = env.fused.get(node.name)
-    if scale is not None:
+    c = _uniform(scale)
+    if scale is not None and c is None:
         w = w.to(torch.float64) * scale.view(-1, *([1] * (w.dim() - 1)))
-    got = spectral.conv_bound(
+    got = spectral_conv.conv_bound(
         w, stride=stride, padding=attr(env, node, "padding", default=0), dilation=dil, groups=groups,
         transposed=transposed, input_size=size, padding_mode=str(attr(env, node, "padding_mode", default="zeros")),
+        bound=env.certifier.max_bound, budget=spectral_conv.CONV_BUDGET[env.bounds],
     )
-    return fact(got.value, got.method + ("+bn" if scale is not None else ""), note=got.note)
+    return fact(got.value * (c or 1.0), got.method + ("+bn" if scale is not None else ""), note=got.note)
 
 
 def matmul(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
@@ -88,7 +101,7 @@ def matmul(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
     if not has_data(w) or w.dim() < 2:  # type: ignore[union-attr]
         return fact(None, "unknown", note="matmul with a constant of unknown value")
     mats = w.detach().reshape(-1, w.shape[-2], w.shape[-1])  # type: ignore[union-attr]
-    return fact(float(spectral.gram_bound_batched(mats).max()), "gram")
+    return fact(env.certifier.max_bound(mats), "gram")
 
 
 # --- norms ----------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
     "suppressed"        int (or a collection, counted): findings silenced by ``# noqa``
     "lipschitz_reason"  str: why ``metrics.lipschitz_upper_bound`` is None ("softmax attention", ...)
+    "lipschitz_modules" tuple[ModuleBound, ...]: each module's own bound, largest first
     "measured"          Metrics: the probe's measured gains, shown beside the predicted ones
     "probe_device"      str: where the probe ran ("cpu", "cuda:0")
     "probe"             a JSON-safe mapping (``ProbeResult.summary()``), passed through to JSON
@@ -14,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sized
 from typing import Any
 
-from modelcheck.diagnostics import Metrics, ModelReport
+from modelcheck.diagnostics import Metrics, ModelReport, ModuleBound
 
 SUPPRESSED = "suppressed"
 LIPSCHITZ_REASON = "lipschitz_reason"
+LIPSCHITZ_MODULES = "lipschitz_modules"
 MEASURED = "measured"
 PROBE_DEVICE = "probe_device"
 PROBE = "probe"
@@ -37,6 +39,13 @@ def suppressed(m: ModelReport) -> int:
 def lipschitz_reason(m: ModelReport) -> str | None:
     value = m.extra.get(LIPSCHITZ_REASON)
     return str(value) if value else None
+
+
+def lipschitz_modules(m: ModelReport) -> tuple[ModuleBound, ...]:
+    value = m.extra.get(LIPSCHITZ_MODULES)
+    if not isinstance(value, (tuple, list)):
+        return ()
+    return tuple(v for v in value if isinstance(v, ModuleBound))
 
 
 def measured_metrics(m: ModelReport) -> Metrics | None:

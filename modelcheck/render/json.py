@@ -6,7 +6,8 @@ The SPEC keys are emitted exactly (and never renamed); this reporter adds, witho
 - per model: ``tracer``, ``num_parameters``, ``input_source``, ``notes``, ``profile`` (list of
   ``{label, activation_rms, gradient_rms, measured_activation_rms, measured_gradient_rms}``),
   ``suppressed`` (findings silenced by ``# noqa``), ``seconds``, and when known ``measured_metrics``
-  (probe), ``lipschitz_reason`` (why ``lipschitz_upper_bound`` is null), ``probe_device`` and
+  (probe), ``lipschitz_reason`` (why ``lipschitz_upper_bound`` is null), ``lipschitz_modules``
+  (``{module, bound, method, certified}`` per module, its own constant, largest first), ``probe_device`` and
   ``probe`` (the probe's own JSON-safe summary, passed through); with ``debug`` also
   ``internal_tracebacks`` (rules that crashed) and ``error.traceback``;
 - per finding: ``file``, ``fix``, ``numbers``;
@@ -33,6 +34,7 @@ from modelcheck.diagnostics import (
     Severity,
 )
 from modelcheck.render.extra import (
+    lipschitz_modules,
     lipschitz_reason,
     measured_metrics,
     probe_device,
@@ -103,6 +105,12 @@ def _model(m: ModelReport, *, debug: bool) -> dict[str, Any]:
     reason = lipschitz_reason(m)
     if reason is not None:
         out["lipschitz_reason"] = reason
+    modules = lipschitz_modules(m)
+    if modules:
+        out["lipschitz_modules"] = [
+            {"module": b.module, "bound": json_float(b.bound, inf=None), "method": b.method, "certified": b.certified}
+            for b in modules
+        ]
     device = probe_device(m)
     if device is not None:
         out["probe_device"] = device

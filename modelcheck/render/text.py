@@ -7,15 +7,15 @@ reads the same. Output depends on the report and the console width only.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.text import Text
 
-from modelcheck.diagnostics import FileMessage, Metrics, ModelReport, RunReport, Severity
+from modelcheck.diagnostics import FileMessage, Metrics, ModelReport, ModuleBound, RunReport, Severity
 from modelcheck.rule import Rule
-from modelcheck.render.extra import lipschitz_reason, measured_metrics, probe_device, suppressed
+from modelcheck.render.extra import lipschitz_modules, lipschitz_reason, measured_metrics, probe_device, suppressed
 from modelcheck.render.findings import findings_table, legend
 from modelcheck.render.numbers import fmt_count, fmt_num
 from modelcheck.render.profile import ProfileView
@@ -85,6 +85,9 @@ class ModelView:
         if facts:
             yield _indent(Text(SEP.join(facts), NOTE_STYLE))
         yield _indent(metrics_text(m.metrics, measured_metrics(m), lipschitz_reason(m)))
+        bounds = lipschitz_modules(m)
+        if bounds:
+            yield _indent(module_bounds_text(bounds, limit=None if self.verbose else 3))
         if m.findings:
             yield _indent(findings_table(m, verbose=self.verbose))
         else:
@@ -109,6 +112,16 @@ def _facts(m: ModelReport, *, verbose: bool) -> list[str]:
     if verbose and m.seconds is not None:
         facts.append(f"{m.seconds:.2f}s")
     return facts
+
+
+def module_bounds_text(bounds: Sequence[ModuleBound], *, limit: int | None) -> Text:
+    """``largest module Lipschitz constants: fc 12.3 · layers.0.conv1 9.1 (+50 more, --verbose)``."""
+    shown = bounds if limit is None else bounds[:limit]
+    parts = [Text.assemble(b.module, " ", (fmt_num(b.bound), "bold"), "" if b.certified else " (est.)") for b in shown]
+    out = Text.assemble(("largest module Lipschitz constants: ", NOTE_STYLE), Text(SEP).join(parts))
+    if len(bounds) > len(shown):
+        out.append(f" (+{len(bounds) - len(shown)} more, --verbose)", NOTE_STYLE)
+    return out
 
 
 def metrics_text(metrics: Metrics, measured: Metrics | None, reason: str | None) -> Text:
