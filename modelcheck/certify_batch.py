@@ -17,7 +17,7 @@ import torch
 
 from modelcheck import certify
 
-GROUP_BYTES = 2**27  # stacked float32 matrices per certify call (~134 MB)
+GROUP_BYTES = 2**26  # float64 Gram bytes per certify call (~67 MB, twice that with the Cholesky copy)
 
 Key = tuple[str, int]
 
@@ -60,7 +60,8 @@ class Certifier:
             flat = mats.reshape(-1, mats.shape[-2], mats.shape[-1])
             groups[(tuple(flat.shape[-2:]), flat.dtype)].append((key, flat))
         for items in groups.values():
-            per = max(1, GROUP_BYTES // max(items[0][1][0].numel() * 4, 1))
+            side = min(items[0][1].shape[-2:])
+            per = max(1, GROUP_BYTES // (8 * side * side))
             chunk: list[tuple[Key, torch.Tensor]] = []
             size = 0
             for item in items:

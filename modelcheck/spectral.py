@@ -88,13 +88,15 @@ def max_bound(mats: torch.Tensor) -> float:
 
 def cheap_bound(mat: torch.Tensor) -> float:
     """O(mn) certified bound min(‖W‖_F, √(‖W‖₁‖W‖_∞)) (Schur), for weights too big for Gram."""
-    w = mat.detach().abs()
+    w = mat.detach()
     if w.dtype not in (torch.float32, torch.float64):
         w = w.to(torch.float32)  # exact for half types
-    # float32 sums of n non-negative terms are within γ_n of the exact ones (any order)
+    # float32 sums of n non-negative terms are within γ_n of the exact ones (any order); the norm
+    # adds the squares' and the square root's roundings
     u = 2.0**-24 if w.dtype == torch.float32 else 2.0**-53
     rows, cols = w.shape
-    fro2 = float(w.square().sum()) * (1 + certify.gamma(rows * cols + 1, u))
+    fro2 = float(torch.linalg.vector_norm(w)) ** 2 * (1 + certify.gamma(rows * cols + 4, u))
+    w = w.abs()
     col = float(w.sum(0).max()) * (1 + certify.gamma(rows, u))
     row = float(w.sum(1).max()) * (1 + certify.gamma(cols, u))
     return min(math.sqrt(fro2), math.sqrt(col * row)) * _MARGIN

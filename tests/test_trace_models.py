@@ -162,3 +162,23 @@ def test_graph_is_well_formed(name: str) -> None:
     assert set(g.parameters) == {k for k, _ in model.named_parameters()}
     assert set(g.modules) == {k for k, _ in model.named_modules()}
     assert all(n.meta is not None for n in g.nodes if n.op is not Op.OUTPUT)
+
+
+def test_export_reads_source_lines_only_for_the_frames_it_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    # lazy_stack_traces swaps torch's traceback capture during export: same lines, then put back
+    import contextlib
+
+    import torch.fx.proxy as fx_proxy
+
+    from models.trace_fixtures import line_of
+    from modelcheck.trace import export
+
+    before = fx_proxy.CapturedTraceback
+    lazy = _trace("ShapeBranch")
+    assert fx_proxy.CapturedTraceback is before
+    monkeypatch.setattr(export, "lazy_stack_traces", contextlib.nullcontext)
+    model, inputs, sites = build("ShapeBranch")
+    eager = trace_model(model, inputs, sites=sites)
+    (mul,) = lazy.of(Op.MUL)
+    assert mul.source is not None and mul.source.line == line_of("x = x * 2.0")
+    assert [(n.name, n.source) for n in lazy.nodes] == [(n.name, n.source) for n in eager.nodes]

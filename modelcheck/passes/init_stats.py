@@ -59,7 +59,7 @@ def from_tensor(t: torch.Tensor) -> ParamStats:
     n = int(d.numel())
     lo, hi = (float(v) for v in torch.aminmax(d))
     # one-pass moments (pairwise float32 sums: ~1e-7 relative); two-pass only when the mean dominates
-    mean_f, msq = float(d.sum()) / n, float(d.pow(2).sum()) / n
+    mean_f, msq = float(d.sum()) / n, float(torch.linalg.vector_norm(d)) ** 2 / n  # no squared copy
     var_f = max(msq - mean_f * mean_f, 0.0)
     if lo == hi:
         var_f, msq = 0.0, lo * lo

@@ -26,7 +26,7 @@ from torch import nn
 from torch.export.graph_signature import InputKind
 
 from modelcheck.trace.atomic import is_atomic
-from modelcheck.trace.frames import from_stack_trace
+from modelcheck.trace.frames import from_stack_trace, lazy_stack_traces
 from modelcheck.trace.functions import canonical, from_aten
 from modelcheck.trace.lower import Builder
 from modelcheck.trace.values import (
@@ -78,7 +78,7 @@ def _input_names(model: nn.Module, n: int) -> list[str]:
 
 
 def trace(model: nn.Module, inputs: tuple[Any, ...], builder: Builder) -> None:
-    with _quiet():
+    with _quiet(), lazy_stack_traces():
         ep = torch.export.export(_Root(model), tuple(inputs), strict=False)
     _Lowering(model, builder, ep, inputs).run()
 

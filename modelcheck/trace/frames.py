@@ -3,11 +3,14 @@ torch and modelcheck itself. Used to give functional ops a source line and failu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import sysconfig
+import traceback
 from types import FrameType, TracebackType
+from typing import Iterator
 
 import torch
 
@@ -85,3 +88,51 @@ def short(loc: SourceLoc | None) -> str:
     except ValueError:
         pass
     return f"{path}:{loc.line}"
+
+
+class _LazyTraceback:
+    """Stand-in for torch's ``CapturedTraceback`` in fx's ``create_node``: export records a stack
+    trace per node by symbolising and reading the source line of every frame (~100 of them), then
+    keeps the few ``forward`` frames. Live frames summarised without their lines cost a fraction;
+    fx's filter then reads lines only for the frames it keeps. Same text, about 0.3 ms less a node."""
+
+    def __init__(self, frames: list[FrameType]) -> None:
+        self._frames = frames
+
+    @staticmethod
+    def extract(*, script: bool = False, cpp: bool = False, skip: int = 0) -> _LazyTraceback:
+        frames: list[FrameType] = []
+        frame: FrameType | None = sys._getframe(1 + skip)
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back
+        frames.reverse()
+        # fx keeps frames from the outermost ``forward`` inwards: the ~60 above it need no summary
+        first = next((i for i, f in enumerate(frames) if f.f_code.co_name == "forward"), 0)
+        return _LazyTraceback(frames[first:])
+
+    def summary(self) -> traceback.StackSummary:
+        return traceback.StackSummary.from_list(
+            [traceback.FrameSummary(f.f_code.co_filename, f.f_lineno, f.f_code.co_name, lookup_line=False)
+             for f in self._frames]
+        )
+
+    def format(self) -> list[str]:
+        return self.summary().format()
+
+
+@contextlib.contextmanager
+def lazy_stack_traces() -> Iterator[None]:
+    """fx nodes' ``stack_trace`` through :class:`_LazyTraceback` (where this torch records them
+    the way it is known to: otherwise nothing changes)."""
+    import torch.fx.proxy as fx_proxy
+
+    if not hasattr(fx_proxy, "CapturedTraceback"):
+        yield
+        return
+    saved = fx_proxy.CapturedTraceback
+    fx_proxy.CapturedTraceback = _LazyTraceback  # type: ignore[assignment,misc]
+    try:
+        yield
+    finally:
+        fx_proxy.CapturedTraceback = saved  # type: ignore[misc]
