@@ -302,3 +302,16 @@ def test_probe_results_replace_the_findings_and_add_measured_gains(tmp_path: Pat
     assert [(f.rule, f.probe) for f in m.findings] == [("MC801", ProbeVerdict.CONFIRMED)]
     assert m.extra["measured"] == Metrics(forward_gain=1.5, backward_gain=0.5)
     assert m.profile[0].measured_activation_rms == 1.1 and "probe ran 3 steps" in m.notes
+
+
+def test_the_heap_frozen_while_a_file_is_linted_is_thawed_after(tmp_path: Path) -> None:
+    # frozen objects are never collected: a file's leftovers must not stay frozen for the next one
+    import gc
+
+    nets = _write(tmp_path / "nets.py", NETS)
+    seen: list[int] = []
+    probe = rule(code="MC804", name="freeze-probe", severity="info")(lambda graph: seen.append(gc.get_freeze_count()) or ())
+    before = gc.get_freeze_count()
+    lint_paths([str(nets)], _settings(tmp_path), rules=RuleSet([probe]))
+    assert seen and min(seen) > before  # rules run with the imports and the model frozen
+    assert gc.get_freeze_count() == before
