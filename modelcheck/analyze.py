@@ -44,7 +44,7 @@ from modelcheck.errors import FileError, TraceError, UsageError
 from modelcheck.ir import Graph, Op, SourceLoc
 from modelcheck.passes import PassContext
 from modelcheck.passes.lipschitz import norm_rows_observation
-from modelcheck.registry import RuleSet
+from modelcheck.registry import INTERNAL_ERROR, RuleSet
 from modelcheck.rule import Rule, RuleContext
 from modelcheck.sites import record_sites
 from modelcheck.suppress import Suppressor
@@ -177,6 +177,7 @@ def _lint_model(
     profile = _profile(graph)
     if settings.probe is not None:
         findings, profile = _probe(model, found.tensors, graph, findings, profile, settings, meta, notes, extra)
+        findings = _selected(findings, rules, severities)
 
     kept, suppressed = suppressor.apply(findings, lambda f: Path(f.file) if f.file and f.line else None)
     kept.sort(key=lambda f: (-f.severity.rank, f.rule, f.line or 0, f.module or ""))
@@ -205,6 +206,19 @@ def _lint_model(
         profile=profile,
         extra=extra,
     )
+
+
+def _selected(findings: Sequence[Finding], rules: Sequence[Rule], severities: Mapping[str, Severity]) -> list[Finding]:
+    """The probe's own findings (MC900-MC903) under the --select/--ignore and severity overrides the
+    static ones already went through (internal errors always pass)."""
+    codes = {r.code for r in rules} | {INTERNAL_ERROR.code}
+    out = []
+    for f in findings:
+        if f.rule not in codes:
+            continue
+        sev = severities.get(f.rule)
+        out.append(dataclasses.replace(f, severity=sev) if sev is not None and sev is not f.severity else f)
+    return out
 
 
 def _record_sites(roots: tuple[Path, ...]) -> contextlib.AbstractContextManager[Any]:

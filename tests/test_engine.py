@@ -315,3 +315,26 @@ def test_the_heap_frozen_while_a_file_is_linted_is_thawed_after(tmp_path: Path) 
     lint_paths([str(nets)], _settings(tmp_path), rules=RuleSet([probe]))
     assert seen and min(seen) > before  # rules run with the imports and the model frozen
     assert gc.get_freeze_count() == before
+
+
+def test_probe_findings_obey_selection_and_severity_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the probe adds its own findings (MC900-MC903): --ignore and [severity] apply to them as to the rest
+    import dataclasses
+
+    import modelcheck.probe as probe
+    from modelcheck.config import ProbeSettings
+    from modelcheck.diagnostics import Finding
+    from rules.probe import adam_oscillation, nonfinite
+
+    def fake_run_probe(model, inputs, graph, findings, options):
+        made = tuple(Finding(rule=r.code, name=r.name, severity=r.severity, message=f"{r.name} measured")
+                     for r in (nonfinite.RULE, adam_oscillation.RULE))
+        return types.SimpleNamespace(findings=tuple(findings) + made, metrics=None, device="cpu", profile=(), notes=())
+
+    monkeypatch.setattr(probe, "run_probe", fake_run_probe)
+    nets = _write(tmp_path / "nets.py", NETS)
+    rules = RuleSet([FLAG, nonfinite.RULE, adam_oscillation.RULE])
+    base = _settings(nets, model_names=("Small",), ignore=("MC903",))
+    settings = dataclasses.replace(base, probe=ProbeSettings(steps=3), severity=(("MC900", Severity.WARNING),))
+    (m,) = lint_paths([str(nets)], settings, rules=rules).models
+    assert [(f.rule, f.severity) for f in m.findings] == [("MC801", Severity.WARNING), ("MC900", Severity.WARNING)]
