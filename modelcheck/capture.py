@@ -117,16 +117,11 @@ def checking_mode(model: nn.Module) -> Iterator[bool]:
     """The mode example inputs are checked in: eval, except BatchNorm, which stays in training mode
     (its "more than 1 value per channel" check is an input error users must see). Yields whether
     this is plain eval mode: the model has no such BatchNorm. Flags are restored after."""
-    flags = {m: m.training for m in model.modules()}
-    model.eval()
-    batch_norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in batch_norms:
-        m.train()
-    try:
+    with mode(model, False):
+        batch_norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        for m in batch_norms:
+            m.train()
         yield not batch_norms
-    finally:
-        for m, f in flags.items():
-            m.training = f
 
 
 @contextlib.contextmanager

@@ -169,7 +169,7 @@ def max_eig_bound(a: torch.Tensor) -> torch.Tensor:
 
         idx = torch.nonzero(todo).flatten()
         low = torch.tril(a[idx])
-        out[idx] = gram_bound_batched(low + torch.tril(low, -1).mH, 8) * (1 + 1e-9)
+        out[idx] = gram_bound_batched(low + torch.tril(low, -1).mH) * (1 + 1e-9)
     return out
 
 

@@ -78,20 +78,19 @@ class Certifier:
         unique: dict[tuple, int] = {}  # the same weight asked twice (tied, reused) is certified once
         stack: list[torch.Tensor] = []
         where: list[tuple[Key, tuple[int, ...], int, int]] = []
+        rows = 0
         for key, flat in chunk:
             ident = (flat.data_ptr(), tuple(flat.shape), flat.stride(), flat.dtype, flat._version)
             if ident not in unique:
-                unique[ident] = sum(t.shape[0] for t in stack)
+                unique[ident] = rows
                 stack.append(flat)
+                rows += flat.shape[0]
             start = unique[ident]
-            where.append((key, tuple(self._shape_of(key, flat)), start, start + flat.shape[0]))
+            where.append((key, tuple(self._asked[key].shape), start, start + flat.shape[0]))
         from modelcheck.capture import threads_for
 
         with threads_for(2.0 * sum(t.numel() * min(t.shape[-2:]) for t in stack)):
             bounds = torch.cat(certify.sigma_bounds_many(stack))
         for key, shape, lo, hi in where:
             self._answers[key] = (shape, float(bounds[lo:hi].max()))
-
-    def _shape_of(self, key: Key, flat: torch.Tensor) -> tuple[int, ...]:
-        return tuple(self._asked[key].shape)
 

@@ -12,6 +12,7 @@ an inferred guess that fails is only a note, and the model is then linted withou
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,10 +207,6 @@ def diagnose(model: nn.Module, found: Inputs, roots: tuple[Path, ...]) -> None:
         forward(model, found.tensors, found.source, found.unchecked_hint, roots)
 
 
-def _nothing(path: str, mod: nn.Module, args: tuple, kwargs: dict) -> None:
-    return None
-
-
 def forward(model: nn.Module, inputs: tuple[Any, ...], source: str, hint: str, roots: tuple[Path, ...],
             observe: capture.Observation | None = None) -> None:
     """Run ``model(*inputs)`` once (no grad, buffers restored, :func:`capture.checking_mode`); raise a
@@ -218,11 +215,10 @@ def forward(model: nn.Module, inputs: tuple[Any, ...], source: str, hint: str, r
     torch.manual_seed(0)
     if observe is not None:
         observe.values = None
+    watch = (capture.observing(model, observe.paths, observe.fn, observe.combine) if observe is not None
+             else contextlib.nullcontext({}))
     try:
-        paths = observe.paths if observe is not None else ()
-        fn = observe.fn if observe is not None else _nothing
-        with torch.no_grad(), capture.checking_mode(model) as plain_eval, \
-                capture.observing(model, paths, fn, observe.combine if observe else None) as got:
+        with torch.no_grad(), capture.checking_mode(model) as plain_eval, watch as got:
             model(*inputs)
         if observe is not None and plain_eval:
             observe.values = {k: v for k, v in got.items() if v is not None}

@@ -38,7 +38,7 @@ def run(graph: Graph, ctx: PassContext) -> None:
     env = ops.Env(graph, model, bounds=str(ctx.settings.get("bounds") or "fast"))
     if model is not None and ctx.inputs is not None and not ctx.meta and not _any_meta(model):
         taken = ctx.settings.get("norm_rows")  # by the input check's forward, when it ran in eval mode
-        env.row_var = dict(taken) if taken is not None else _norm_row_variances(graph, model, ctx.inputs, env)
+        env.row_var = dict(taken) if taken is not None else _norm_row_variances(model, ctx.inputs, env)
     _find_fusions(graph, env)
     # a dry run collects every spectral question, answered in shape-grouped batches before the real one
     env.certifier.recording(True)
@@ -57,31 +57,23 @@ def _any_meta(model: Any) -> bool:
 
 # --- example-input statistics for the local norm bounds -----------------------------------------------
 
-def _norm_row_variances(graph: Graph, model: Any, inputs: tuple, env: ops.Env) -> dict[str, float]:
-    # eval BatchNorm divides by its running variance: only the other norms need the input's rows
-    kinds = {
-        n.module_path: kind
-        for n in graph.of(Op.NORM)
-        if n.module_path
-        and not ((kind := str(ops.attr(env, n, "kind", default="layer"))) == "batch" and ops.tensor(env, n, "running_var") is not None)
-    }
-    if not kinds:
+def _norm_row_variances(model: Any, inputs: tuple, env: ops.Env) -> dict[str, float]:
+    """The statistics of :func:`norm_rows_observation` from a run of their own, for when the input
+    check's forward could not take them (it keeps BatchNorm in training mode)."""
+    obs = norm_rows_observation(model)
+    if obs is None:
         return {}
-
-    def stat(path: str, mod: Any, args: tuple, kwargs: dict) -> float | None:
-        x = args[0] if args else next(iter(kwargs.values()), None)
-        return min_row_variance(kinds[path], mod, x) if isinstance(x, torch.Tensor) else None
-
     try:
-        return capture.on_inputs(model, inputs, kinds, stat, training=False, combine=min)
+        return capture.on_inputs(model, inputs, obs.paths, obs.fn, training=False, combine=obs.combine)
     except Exception as exc:  # the model ran for the tracer; if it fails here, fall back to global bounds
         env.notes.append(f"norm statistics unavailable ({type(exc).__name__}: {exc}); using max|γ|/√ε")
         return {}
 
 
 def norm_rows_observation(model: Any) -> capture.Observation | None:
-    """What :func:`_norm_row_variances` measures, as an observation for the forward that checks the
-    example inputs: the same statistic for the same norm modules, without a second run."""
+    """The smallest row variance at the input of each norm module that needs one (eval BatchNorm
+    divides by its running variance instead), as an observation for the forward that checks the
+    example inputs. Norms called as functions are not observed: their bound stays global."""
     from modelcheck.trace.atomic import module_spec
 
     kinds: dict[str, str] = {}
