@@ -11,7 +11,8 @@ from models.trace_fixtures import build
 from modelcheck.ir import Graph
 from modelcheck.trace import TRACERS, trace_model
 
-MODELS = ["KaimingMLP", "ResidualBlock", "ReZero", "SmallCNN", "LSTMTagger", "Attention", "DictOutput", "FunctionalZoo"]
+MODELS = ["KaimingMLP", "ResidualBlock", "ReZero", "SmallCNN", "LSTMTagger", "Attention", "DictOutput", "FunctionalZoo",
+          "EncoderLayers"]
 
 
 def _rows(g: Graph) -> list[tuple[Any, ...]]:

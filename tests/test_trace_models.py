@@ -79,6 +79,16 @@ def check_transformer(g: Graph) -> None:
     assert len(g.of(Op.LINEAR)) == 5
 
 
+def check_encoder_layers(g: Graph) -> None:
+    # the fused fast path is switched off for the trace: fx follows the layers, and the flag is put back
+    import torch
+
+    assert not g.notes and torch.backends.mha.get_fastpath_enabled()
+    assert [n.module_path for n in g.of(Op.ATTENTION)] == ["layers.0.self_attn", "layers.1.self_attn"]
+    assert [n.module_path for n in g.of(Op.NORM)] == [f"layers.{i}.norm{j}" for i in (0, 1) for j in (1, 2)]
+    assert len(g.of(Op.ADD)) == 4
+
+
 def check_shape_branch(g: Graph) -> None:
     assert g.tracer == "export" and "data-dependent control flow" in g.notes[0]
     (mul,) = g.of(Op.MUL)
@@ -132,6 +142,7 @@ CASES: list[tuple[str, str, Callable[[Graph], None]]] = [
     ("ReZero", "fx", check_rezero),
     ("SmallCNN", "fx", check_cnn),
     ("TransformerStack", "export", check_transformer),
+    ("EncoderLayers", "fx", check_encoder_layers),
     ("ShapeBranch", "export", check_shape_branch),
     ("DataBranch", "hooks", check_data_branch),
     ("NumpyRoundTrip", "hooks", check_numpy),

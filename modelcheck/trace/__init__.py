@@ -90,7 +90,7 @@ def _prepared(model: nn.Module) -> Iterator[tuple[bool, dict[int, bool]]]:
     saved = [(b, b.detach().clone()) for _, _, _, bufs, _ in state for b in bufs.values() if b is not None]
     config = getattr(model, "config", None)
     use_cache = getattr(config, "use_cache", None)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _no_fused_fast_path():
         try:
             if use_cache:
                 config.use_cache = False  # caches are not tensors export can return, nor part of the model
@@ -108,6 +108,24 @@ def _prepared(model: nn.Module) -> Iterator[tuple[bool, dict[int, bool]]]:
                 for b, copy in saved:
                     if not b.is_meta:
                         b.copy_(copy)
+
+
+@contextlib.contextmanager
+def _no_fused_fast_path() -> Iterator[None]:
+    """nn.TransformerEncoderLayer and MultiheadAttention branch on tensor properties (``src.dim()``)
+    to pick a fused inference kernel; fx cannot follow those branches, and analysis wants the
+    decomposed ops anyway. With the fast path off their forward is plain ops, as in training."""
+    mha = getattr(torch.backends, "mha", None)
+    get, set_ = getattr(mha, "get_fastpath_enabled", None), getattr(mha, "set_fastpath_enabled", None)
+    if get is None or set_ is None:
+        yield
+        return
+    before = get()
+    set_(False)
+    try:
+        yield
+    finally:
+        set_(before)
 
 
 _REASONS = (

@@ -95,6 +95,25 @@ class TransformerStack(nn.Module):
         return (torch.randn(2, 5, 8),)
 
 
+class EncoderLayers(nn.Module):
+    """nn.TransformerEncoderLayer called directly: its fused fast-path checks branch on ``src.dim()``."""
+
+    def __init__(self, d: int = 16) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([
+            nn.TransformerEncoderLayer(d, 2, 2 * d, dropout=0.0, batch_first=True, norm_first=first)
+            for first in (False, True)
+        ])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return (torch.randn(2, 5, 16),)
+
+
 class ShapeBranch(nn.Module):
     """Python control flow on a shape: fx cannot follow it, torch.export can."""
 
@@ -279,6 +298,6 @@ class Parametrized(nn.Module):
         return (torch.randn(4, 8),)
 
 
-MODELS = [KaimingMLP, ResidualBlock, ReZero, SmallCNN, TransformerStack, ShapeBranch, DataBranch, NumpyRoundTrip,
+MODELS = [KaimingMLP, ResidualBlock, ReZero, SmallCNN, TransformerStack, EncoderLayers, ShapeBranch, DataBranch, NumpyRoundTrip,
           LSTMTagger, Attention, DictOutput, FunctionalZoo,
           Stateful, Scripted, Parametrized]
