@@ -79,10 +79,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def time_passes(model: Any, inputs: tuple[Any, ...], *, meta: bool) -> dict[str, Any]:
-    from modelcheck import inputs as example
+    from modelcheck.load import inputs as example
     from modelcheck.passes import PASSES, PassContext, load_builtin, run_passes
-    from modelcheck.passes.lipschitz import norm_rows_observation
-    from modelcheck.trace import trace_model
+    from modelcheck.passes.lipschitz.compose import norm_rows_observation
+    from modelcheck.trace.tracers import trace_model
 
     out: dict[str, Any] = {}
     rows = None if meta else norm_rows_observation(model)

@@ -24,7 +24,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from modelcheck import spectral  # noqa: E402
+from modelcheck.numerics import spectral  # noqa: E402
 from modelcheck.passes import PassContext, run_passes  # noqa: E402
 
 

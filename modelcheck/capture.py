@@ -103,7 +103,7 @@ def observing(model: nn.Module, paths: Iterable[str], fn: Callable[[str, nn.Modu
 @dataclass
 class Observation:
     """Statistics a pass wants from the one forward that checks the example inputs
-    (:func:`modelcheck.inputs.forward`), so that it need not run the model again. ``values`` holds
+    (:func:`modelcheck.load.inputs.forward`), so that it need not run the model again. ``values`` holds
     them after a run in :func:`checking_mode` that was the analysis (eval) mode everywhere."""
 
     paths: Mapping[str, str]  # module path -> what the pass needs to know about it (e.g. norm kind)
@@ -122,18 +122,3 @@ def checking_mode(model: nn.Module) -> Iterator[bool]:
         for m in batch_norms:
             m.train()
         yield not batch_norms
-
-
-@contextlib.contextmanager
-def threads_for(flops: float, small: float = 5e7) -> Iterator[None]:
-    """One intra-op thread for small work: OpenMP spin-waits make tiny ops 10-100x slower when the
-    cores are shared (CI runners, parallel lint jobs), and one thread is as fast for them anyway."""
-    before = torch.get_num_threads()
-    if flops >= small or before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -156,8 +156,8 @@ def mlp(depth: int, width: int = 128, fn: str | None = "relu", weight: Init = "d
 def analyse(graph: Graph, inputs: tuple[torch.Tensor, ...] | None = None, *, signal: bool = True) -> Graph:
     """Run init_stats and structure, then (optionally) the signal pass, as the linter would."""
     from modelcheck.passes.init_stats import run as run_init_stats
-    from modelcheck.passes.signal import run as run_signal
-    from modelcheck.passes.structure import analyse_structure
+    from modelcheck.passes.signal.propagate import run as run_signal
+    from modelcheck.passes.structure.summary import analyse_structure
 
     run_init_stats(graph, PassContext())
     analyse_structure(graph)

@@ -32,7 +32,7 @@ def load_file(path: Path, *, meta: bool = False) -> tuple[nn.Module, tuple[Any, 
     torch.manual_seed(0)
     if not meta:
         return classes[-1](), tuple(mod.example_inputs())
-    from modelcheck.meta import record_init
+    from modelcheck.load.initrecord import record_init
 
     with torch.device("meta"), record_init() as rec:
         model = classes[-1]()
@@ -42,7 +42,7 @@ def load_file(path: Path, *, meta: bool = False) -> tuple[nn.Module, tuple[Any, 
 
 def lint_model(model: nn.Module, inputs: tuple[Any, ...], *, prefer: str | None = None,
                init_records: Mapping[str, Any] | None = None) -> list[Found]:
-    from modelcheck.trace import trace_model
+    from modelcheck.trace.tracers import trace_model
 
     model.train()
     graph = trace_model(model, inputs, prefer=prefer)

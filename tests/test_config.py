@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelcheck.config import (
+from modelcheck.config.settings import (
     ALL_MODELS,
     CliOptions,
     InputSpec,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from modelcheck.discovery import collect_files, scan_source
 from modelcheck.errors import SyntaxFileError
+from modelcheck.load.discovery import collect_files, scan_source
 
 
 def _touch(root: Path, *names: str) -> None:
@@ -129,8 +129,8 @@ def test_files_without_models_never_import_torch(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import sys
-        from modelcheck.config import CliOptions, resolve_settings
-        from modelcheck.engine import lint_paths
+        from modelcheck.config.settings import CliOptions, resolve_settings
+        from modelcheck.engine.run import lint_paths
         paths = [{str(tmp_path)!r}]
         report = lint_paths(paths, resolve_settings(paths, CliOptions(cache=False)))
         assert report.models == () and report.messages == (), report

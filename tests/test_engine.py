@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from modelcheck.config import CliOptions, Settings, resolve_settings
+from modelcheck.config.settings import CliOptions, Settings, resolve_settings
 from modelcheck.diagnostics import Severity
-from modelcheck.engine import FILE_MODEL, lint_paths
+from modelcheck.engine.records import FILE_MODEL
+from modelcheck.engine.run import lint_paths
 from modelcheck.registry import RuleSet
 from modelcheck.rule import Violation, rule
 
@@ -274,7 +275,7 @@ def test_probe_results_replace_the_findings_and_add_measured_gains(tmp_path: Pat
     import dataclasses
 
     import modelcheck.probe as probe
-    from modelcheck.config import ProbeSettings
+    from modelcheck.config.settings import ProbeSettings
     from modelcheck.diagnostics import LayerStat, Metrics, ProbeVerdict
 
     seen = {}
@@ -322,7 +323,7 @@ def test_probe_findings_obey_selection_and_severity_overrides(tmp_path: Path, mo
     import dataclasses
 
     import modelcheck.probe as probe
-    from modelcheck.config import ProbeSettings
+    from modelcheck.config.settings import ProbeSettings
     from modelcheck.diagnostics import Finding
     from rules.probe import adam_oscillation, nonfinite
 

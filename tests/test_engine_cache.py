@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import modelcheck.cache as cache_mod
-from modelcheck.cache import local_imports
-from modelcheck.config import CliOptions, resolve_settings
-from modelcheck.discovery import scan_file
-from modelcheck.engine import LAST_RUN, lint_paths
+import modelcheck.engine.cache as cache_mod
+from modelcheck.config.settings import CliOptions, resolve_settings
+from modelcheck.engine.cache import local_imports
+from modelcheck.engine.records import LAST_RUN
+from modelcheck.engine.run import lint_paths
+from modelcheck.load.discovery import scan_file
 from modelcheck.registry import RuleSet
 from modelcheck.rule import Violation, rule
 

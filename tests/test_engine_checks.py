@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from modelcheck.checks import Place, display_path, run_checks
 from modelcheck.diagnostics import Severity
+from modelcheck.engine.checks import Place, display_path, run_checks
 from modelcheck.ir import Graph, ModuleInfo, Node, Op, SourceLoc
 from modelcheck.passes import PASSES, Pass, PassContext
 from modelcheck.rule import RuleContext, Violation, rule

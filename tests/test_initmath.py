@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from modelcheck import initmath as im
+from modelcheck.numerics import gains as im
 
 # THEORY §4.2: φ -> (g = 1/√E[φ²], g_c = 1/√Var φ, χ at g), measured at z ~ N(0, 1).
 THEORY_TABLE = {

@@ -10,11 +10,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from lipschitz_ir import Residual, to_ir
 from torch import nn
 
-from lipschitz_ir import Residual, to_ir
 from modelcheck.ir import Graph, ModuleInfo, Node, Op, TensorMeta
-from modelcheck.localnorm import jacobian_norm
+from modelcheck.numerics.jacobian_norm import jacobian_norm
 from modelcheck.passes import PassContext, run_passes
 
 
@@ -229,7 +229,7 @@ def test_extreme_norms_neither_underflow_nor_overflow(scale: float) -> None:
 @pytest.mark.slow
 def test_traced_hugging_face_llama_gets_kappa_and_an_attention_reason() -> None:
     tf = pytest.importorskip("transformers")
-    trace = pytest.importorskip("modelcheck.trace")
+    trace = pytest.importorskip("modelcheck.trace.tracers")
     torch.manual_seed(0)
     cfg = tf.LlamaConfig(
         hidden_size=64,

@@ -8,13 +8,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from lipschitz_ir import Concat, Product, Residual, to_ir
 from torch import nn
 
-from lipschitz_ir import Concat, Product, Residual, to_ir
 from modelcheck.ir import Graph, ModuleInfo, Node, Op, TensorMeta
 from modelcheck.passes import PassContext, run_passes
 from modelcheck.passes.facts import LipschitzSummary
-from modelcheck.passes.lipschitz_ops import ACTIVATIONS
+from modelcheck.passes.lipschitz.ops import ACTIVATIONS
 
 
 @pytest.fixture(autouse=True)
@@ -154,7 +154,7 @@ def test_layernorm_uses_the_local_bound_at_the_example_input() -> None:
 
 
 def test_batchnorm_eval_is_folded_into_the_conv() -> None:
-    from modelcheck.spectral_conv import conv_bound
+    from modelcheck.numerics.conv_bounds import conv_bound
 
     torch.manual_seed(3)
     conv, bn = nn.Conv2d(3, 4, 3, padding=1).double(), nn.BatchNorm2d(4).double()
@@ -200,7 +200,7 @@ def test_constant_ops(layer: nn.Module, want: float) -> None:
 
 
 def test_meta_model_gets_flagged_estimates_from_init_statistics() -> None:
-    from modelcheck.meta import record_init
+    from modelcheck.load.initrecord import record_init
 
     with torch.device("meta"), record_init() as rec:
         m = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 128))

@@ -11,10 +11,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lipschitz_ir import Concat, Residual, to_ir
 from torch import nn
 
-from lipschitz_ir import Concat, Residual, to_ir
-from modelcheck.localnorm import jacobian_norm
+from modelcheck.numerics.jacobian_norm import jacobian_norm
 from modelcheck.passes import PassContext, run_passes
 
 
@@ -237,7 +237,7 @@ def _corpus_files() -> list[Path]:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", _corpus_files(), ids=lambda p: p.stem)
 def test_corpus_local_norm_within_autolip(path: Path) -> None:
-    trace = pytest.importorskip("modelcheck.trace")
+    trace = pytest.importorskip("modelcheck.trace.tracers")
     if not hasattr(trace, "trace_model"):
         pytest.skip("modelcheck.trace.trace_model not available yet")
     spec = importlib.util.spec_from_file_location(f"corpus_{path.stem}", path)

@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from modelcheck.discovery import SourceFile, scan_file
 from modelcheck.errors import ConstructorError, ImportFileError, WeightsError
-from modelcheck.loading import Candidate, build, candidates, check_weights, configure_hint, imported
+from modelcheck.load.build import (
+    Candidate,
+    build,
+    candidates,
+    check_weights,
+    configure_hint,
+    imported,
+)
+from modelcheck.load.discovery import SourceFile, scan_file
 
 
 def _write(path: Path, text: str) -> SourceFile:

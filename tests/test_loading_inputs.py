@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from modelcheck.config import InputSpec
+from modelcheck.config.settings import InputSpec
 from modelcheck.errors import ForwardError, InputError
-from modelcheck.inputs import describe, diagnose, resolve
+from modelcheck.load.inputs import describe, diagnose, resolve
 
 ROOTS = (Path(__file__).parent.resolve(),)
 

@@ -1,4 +1,4 @@
-"""Init recording (modelcheck.meta) and the init_stats pass: a model built on meta gets the same
+"""Init recording (modelcheck.load.initrecord) and the init_stats pass: a model built on meta gets the same
 parameter statistics as the same model built for real; a 70B Llama is analysed without weights."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from modelcheck.ir import Graph, ModuleInfo, Node, Op, TensorMeta
-from modelcheck.meta import InitRecord, record_init, trunc_normal
+from modelcheck.load.initrecord import InitRecord, record_init, trunc_normal
 from modelcheck.passes import PassContext, run_passes
 from modelcheck.passes.facts import ParamStats
 
@@ -199,7 +199,7 @@ def analyse_70b_on_meta() -> dict[str, float]:
     n_params = sum(p.numel() for p in model.parameters())
     t1 = time.perf_counter()
     try:
-        from modelcheck.trace import trace_model  # type: ignore[attr-defined]
+        from modelcheck.trace.tracers import trace_model  # type: ignore[attr-defined]
 
         g = trace_model(model, (torch.zeros(1, 8, dtype=torch.long, device="meta"),))
     except Exception:

@@ -9,7 +9,12 @@ import torch
 import torch.nn as nn
 
 from modelcheck.probe import ProbeOptions, run_probe
-from modelcheck.probe.sharpness import HessianOperator, power_iteration, random_vector, top_eigenvalue
+from modelcheck.probe.sharpness import (
+    HessianOperator,
+    power_iteration,
+    random_vector,
+    top_eigenvalue,
+)
 from modelcheck.probe.stability import SharpnessTracker, loss_rose, schedule
 from modelcheck.probe.task import make_optimizer, make_task
 

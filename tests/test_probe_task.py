@@ -10,7 +10,13 @@ import torch.nn as nn
 
 from modelcheck.errors import ForwardError, UsageError
 from modelcheck.probe.records import ProbeOptions
-from modelcheck.probe.task import make_optimizer, make_task, output_tensor, stability_constant, synthetic_inputs
+from modelcheck.probe.task import (
+    make_optimizer,
+    make_task,
+    output_tensor,
+    stability_constant,
+    synthetic_inputs,
+)
 
 CPU = torch.device("cpu")
 

@@ -22,7 +22,7 @@ pytest.importorskip("modelcheck.trace")
 from modelcheck.passes import PassContext, run_passes
 from modelcheck.registry import load_rules
 from modelcheck.rule import RuleContext, Violation
-from modelcheck.trace import trace_model
+from modelcheck.trace.tracers import trace_model
 
 PASSES = ["signal", "lipschitz", "structure", "depth"]
 ACTS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU, "sigmoid": nn.Sigmoid,
@@ -168,7 +168,7 @@ def test_random_stack_gains_within_10x(spec: Spec) -> None:
 @given(spec=specs())
 def test_random_stack_lipschitz_bound_is_sound(spec: Spec) -> None:
     """End to end: the bound from the real tracer's graph >= the local Jacobian norm at the input (eval)."""
-    from modelcheck.localnorm import jacobian_norm
+    from modelcheck.numerics.jacobian_norm import jacobian_norm
 
     model, (x,) = build(spec)
     model = model.double().eval()

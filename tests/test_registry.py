@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from modelcheck.cli import app
-from modelcheck.config import CliOptions, resolve_settings
+from modelcheck.config.settings import CliOptions, resolve_settings
 from modelcheck.diagnostics import Severity
-from modelcheck.engine import lint_paths
+from modelcheck.engine.run import lint_paths
 from modelcheck.errors import ConfigError, UsageError
 from modelcheck.registry import INTERNAL_ERROR, RuleSet, load_rules
 from modelcheck.rule import Rule

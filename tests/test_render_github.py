@@ -6,8 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 import render_cases as rc
+
 from modelcheck.diagnostics import Finding, RunReport, Severity
 from modelcheck.render import render_github
 from modelcheck.render.github import command, escape_data, escape_property

@@ -8,12 +8,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import render_cases as rc
 
 import modelcheck
-import render_cases as rc
 from modelcheck.diagnostics import Metrics, RunReport, Severity
+from modelcheck.numbers import HUGE
 from modelcheck.render import render_json
-from modelcheck.render.numbers import HUGE
 
 SPEC_MODEL_KEYS = {"file", "model", "status", "error", "metrics", "findings"}
 SPEC_FINDING_KEYS = {"rule", "name", "severity", "message", "module", "line", "probe"}

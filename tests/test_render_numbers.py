@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from modelcheck.render.numbers import HUGE, fmt_count, fmt_num, json_float, json_numbers
+from modelcheck.numbers import HUGE, fmt_count, fmt_num, json_float, json_numbers
 from modelcheck.render.sparkline import (
     BARS,
     MISSING,

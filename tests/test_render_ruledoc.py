@@ -6,11 +6,16 @@ from dataclasses import replace
 from io import StringIO
 
 import pytest
+import render_cases as rc
 from rich.console import Console
 
-import render_cases as rc
 from modelcheck.render import render_rule, render_rules
-from modelcheck.render.ruledoc import doc_sections, full_description, rule_family, short_description
+from modelcheck.render.ruledoc import (
+    doc_sections,
+    full_description,
+    rule_family,
+    short_description,
+)
 from modelcheck.rule import DOC_SECTIONS
 
 

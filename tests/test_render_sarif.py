@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import render_cases as rc
+
 from modelcheck.diagnostics import RunReport
 from modelcheck.render import render_sarif
 

@@ -7,13 +7,20 @@ from dataclasses import replace
 from io import StringIO
 
 import pytest
+import render_cases as rc
 from rich.console import Console
 
-import render_cases as rc
-from modelcheck.diagnostics import Finding, Metrics, ModelReport, ModuleBound, RunReport, Severity
+from modelcheck.diagnostics import (
+    Finding,
+    Metrics,
+    ModelReport,
+    ModuleBound,
+    RunReport,
+    Severity,
+)
+from modelcheck.numbers import fmt_count, fmt_num, fmt_ratio
 from modelcheck.render import render_text
 from modelcheck.render.findings import location
-from modelcheck.render.numbers import fmt_count, fmt_num, fmt_ratio
 from modelcheck.render.sparkline import BARS
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

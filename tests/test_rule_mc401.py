@@ -121,7 +121,7 @@ def load(name: str) -> tuple[nn.Module, tuple[Any, ...]]:
 def graph_of(model: nn.Module, inputs: tuple[Any, ...]) -> Graph:
     """The real tracer when it exists; else the leaf modules as a chain (enough for these passes)."""
     try:
-        from modelcheck.trace import trace_model  # type: ignore[attr-defined]
+        from modelcheck.trace.tracers import trace_model  # type: ignore[attr-defined]
     except ImportError:
         trace_model = None
     if trace_model is not None:

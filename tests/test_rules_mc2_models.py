@@ -10,20 +10,20 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import modelcheck_rules.init.bad_init_scale as mc201
-import modelcheck_rules.init.dead_relu as mc204
-import modelcheck_rules.init.embedding_scale as mc203
-import modelcheck_rules.init.zero_init as mc202
 import pytest
 import torch
 from _mc2_ir import violations
 from torch import nn
 
+import modelcheck_rules.init.bad_init_scale as mc201
+import modelcheck_rules.init.dead_relu as mc204
+import modelcheck_rules.init.embedding_scale as mc203
+import modelcheck_rules.init.zero_init as mc202
 from modelcheck.diagnostics import Severity
 from modelcheck.passes import PassContext, run_passes
 from modelcheck.rule import Violation
 
-trace = pytest.importorskip("modelcheck.trace")
+trace = pytest.importorskip("modelcheck.trace.tracers")
 if not hasattr(trace, "trace_model"):
     pytest.skip("the tracer is not installed", allow_module_level=True)
 
@@ -146,7 +146,7 @@ def test_every_mc2_fixture_is_listed() -> None:
 
 def lint_meta(path: Path) -> dict[str, list[Violation]]:
     """The same on the meta device: statistics come from the init calls recorded while building."""
-    from modelcheck.meta import InitRecorder
+    from modelcheck.load.initrecord import InitRecorder
 
     mod = _module(path)
     inputs = _inputs(mod)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import modelcheck_rules.init.bad_init_scale as mc201
-import modelcheck_rules.init.dead_relu as mc204
-import modelcheck_rules.init.embedding_scale as mc203
-import modelcheck_rules.init.zero_init as mc202
 import pytest
 import torch
 from _mc2_ir import B, analyse, mlp, violations
 from torch import nn
 
+import modelcheck_rules.init.bad_init_scale as mc201
+import modelcheck_rules.init.dead_relu as mc204
+import modelcheck_rules.init.embedding_scale as mc203
+import modelcheck_rules.init.zero_init as mc202
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Op
 from modelcheck.rule import Violation

@@ -7,13 +7,13 @@ import math
 
 import pytest
 import torch
+from gains import log_err, measure_gains
 from torch import nn
 
-from gains import log_err, measure_gains
 from modelcheck.passes import PassContext, run_passes
 from modelcheck.passes.facts import SIGNAL
-from modelcheck.passes.signal_ops import valid_tap_fraction
-from modelcheck.trace import trace_model
+from modelcheck.passes.signal.ops import valid_tap_fraction
+from modelcheck.trace.tracers import trace_model
 
 
 def mlp(depth: int, width: int, act: type[nn.Module], init: str | None, bias: bool = True) -> nn.Module:

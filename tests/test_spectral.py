@@ -1,4 +1,4 @@
-"""Certified spectral bounds (modelcheck.spectral): Gram ≥ exact SVD ≥ power iteration; every conv
+"""Certified spectral bounds (modelcheck.numerics.spectral): Gram ≥ exact SVD ≥ power iteration; every conv
 bound ≥ the exact operator norm of the materialised conv Jacobian, over strides, paddings, dilations,
 groups, transposition and dimensionality."""
 
@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelcheck import spectral, spectral_conv
+from modelcheck.numerics import conv_bounds as spectral_conv
+from modelcheck.numerics import spectral
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +82,7 @@ def test_certificate_on_large_weights_is_sound_and_tight(shape: tuple[int, int],
 
 
 def test_certificate_falls_back_to_gram_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelcheck import certify
+    from modelcheck.numerics import certify
 
     monkeypatch.setattr(certify, "_TOLS", ())  # no Cholesky test: Gram iteration on A must answer
     w = torch.randn(50, 30, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
@@ -217,7 +218,7 @@ def test_certificate_on_a_gpt2_sized_weight_is_within_half_a_percent() -> None:
 
 @pytest.mark.parametrize("shape", [(2, 600, 513), (3, 768, 2304), (1, 256, 300)])
 def test_blocked_gram_computes_the_lower_blocks_and_mirrors_them(shape: tuple[int, int, int]) -> None:
-    from modelcheck import certify
+    from modelcheck.numerics import certify
 
     w = torch.randn(*shape, generator=torch.Generator().manual_seed(13)) * 0.05
     a, err, _ = certify.gram(w)
@@ -230,7 +231,7 @@ def test_blocked_gram_computes_the_lower_blocks_and_mirrors_them(shape: tuple[in
 def test_lanczos_guess_passes_the_first_cholesky_test(monkeypatch: pytest.MonkeyPatch) -> None:
     # 20 steps leave some MLP-shaped Grams ~1% low: the run goes on until the guess settles, so
     # one factorisation proves every bound of the batch
-    from modelcheck import certify
+    from modelcheck.numerics import certify
 
     w = torch.randn(4, 768, 3072, generator=torch.Generator().manual_seed(14)) * 0.02
     a = certify.gram(w)[0]

@@ -11,7 +11,7 @@ from structure_ir import IR, plain_mlp, residual_mlp
 
 from modelcheck.ir import Graph
 from modelcheck.passes.facts import STRUCTURE, ResidualJoin, StructureSummary
-from modelcheck.passes.structure import analyse_structure, join_of
+from modelcheck.passes.structure.summary import analyse_structure, join_of
 
 
 def joins(graph: Graph) -> list[ResidualJoin]:

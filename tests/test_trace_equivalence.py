@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from models.trace_fixtures import build
+
 from modelcheck.ir import Graph
-from modelcheck.trace import TRACERS, trace_model
+from modelcheck.trace.tracers import TRACERS, trace_model
 
 MODELS = ["KaimingMLP", "ResidualBlock", "ReZero", "SmallCNN", "LSTMTagger", "Attention", "DictOutput", "FunctionalZoo",
           "EncoderLayers"]

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from modelcheck.ir import Node, Op, TensorMeta
-from modelcheck.trace.atomic import is_atomic, module_spec
+from modelcheck.layers import is_atomic, module_spec
 from modelcheck.trace.functions import canonical, from_aten, lower_function
 from modelcheck.trace.values import ParamRef, Value
 

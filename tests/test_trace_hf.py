@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from modelcheck.ir import Graph, Op
-from modelcheck.trace import trace_model
+from modelcheck.trace.tracers import trace_model
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()

@@ -6,10 +6,10 @@ import functools
 from typing import Callable
 
 import pytest
-
 from models.trace_fixtures import build
+
 from modelcheck.ir import Graph, Node, Op
-from modelcheck.trace import trace_model
+from modelcheck.trace.tracers import trace_model
 
 
 @functools.lru_cache(maxsize=None)
@@ -180,8 +180,8 @@ def test_export_reads_source_lines_only_for_the_frames_it_keeps(monkeypatch: pyt
     import contextlib
 
     import torch.fx.proxy as fx_proxy
-
     from models.trace_fixtures import line_of
+
     from modelcheck.trace import export
 
     before = fx_proxy.CapturedTraceback

@@ -7,10 +7,10 @@ import time
 
 import pytest
 import torch
-
 from models.trace_fixtures import HERE, load
+
 from modelcheck.ir import Op
-from modelcheck.trace import trace_model
+from modelcheck.trace.tracers import trace_model
 
 GPT = load(HERE / "trace_gpt.py").GPT
 

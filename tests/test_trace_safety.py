@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from models.trace_fixtures import build, snapshot
 from torch import nn
 
-from models.trace_fixtures import build, snapshot
 from modelcheck.errors import TraceError, UsageError
 from modelcheck.ir import Op
-from modelcheck.trace import TRACERS, trace_model
+from modelcheck.trace.tracers import TRACERS, trace_model
 
 
 @pytest.mark.parametrize("tracer", [*TRACERS, None])
@@ -87,7 +87,7 @@ def test_all_tracers_fail() -> None:
 
 
 def test_tied_weights_use_the_first_name() -> None:
-    from models.trace_fixtures import load, HERE
+    from models.trace_fixtures import HERE, load
 
     gpt = load(HERE / "trace_gpt.py").GPT(layers=1, d=16, heads=2, vocab=20, ctx=8)
     g = trace_model(gpt, (torch.zeros(2, 4, dtype=torch.long),))

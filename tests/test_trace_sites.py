@@ -6,12 +6,12 @@ import gc
 from pathlib import Path
 
 import pytest
+from models.trace_fixtures import HERE, MODELS_FILE, build, line_of
 from torch import nn
 
-from models.trace_fixtures import HERE, MODELS_FILE, build, line_of
 from modelcheck.ir import Op
-from modelcheck.sites import record_sites
-from modelcheck.trace import TRACERS, trace_model
+from modelcheck.load.sites import record_sites
+from modelcheck.trace.tracers import TRACERS, trace_model
 
 FIXTURE_HELPER = HERE / "trace_fixtures.py"
 

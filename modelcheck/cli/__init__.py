@@ -4,6 +4,9 @@
     modelcheck rules           list the installed rules (modelcheck.cli.rules)
     modelcheck rule CODE       print a rule's documentation
     modelcheck --version
+
+Stage 9, the top. May import: the engine, settings, the renderers and records; it is the only caller
+of the engine and the only place that decides the exit code.
 """
 
 from __future__ import annotations

@@ -11,9 +11,16 @@ from typing import Annotated, Optional
 import typer
 
 from modelcheck.cli.output import emit, fail
-from modelcheck.config import CliOptions, ProbeSettings, Settings, resolve_settings, split_selectors
+from modelcheck.config.settings import (
+    CliOptions,
+    ProbeSettings,
+    Settings,
+    resolve_settings,
+    split_selectors,
+)
 from modelcheck.diagnostics import Severity
-from modelcheck.engine import LAST_RUN, lint_paths
+from modelcheck.engine.records import LAST_RUN
+from modelcheck.engine.run import lint_paths
 from modelcheck.errors import UsageError
 from modelcheck.exitcode import ExitCode, exit_code
 

@@ -2,6 +2,13 @@
 
 A pass is registered with :func:`register` under a name, declares the passes it needs, and is run at
 most once per graph by :func:`run_passes` (dependencies first). Passes compute; rules judge.
+
+Stage 5. Sub-packages hold the larger passes (``signal``, ``lipschitz``, ``structure``); ``facts`` holds
+the typed results and their accessors, the only part of this stage that rules import.
+
+May import: records (``errors``, ``ir``, ``diagnostics``, ``numbers``), ``numerics`` and the tools
+(``capture``, ``layers``, ``frames``). Never ``load`` or ``trace``: a pass reads the graph, not the model
+file or the tracer.
 """
 
 from __future__ import annotations
@@ -14,11 +21,11 @@ from modelcheck.ir import Graph
 
 # Modules that register the built-in passes when imported.
 _BUILTIN = (
-    "modelcheck.passes.structure",
+    "modelcheck.passes.structure.summary",
     "modelcheck.passes.init_stats",
-    "modelcheck.passes.signal",
+    "modelcheck.passes.signal.propagate",
     "modelcheck.passes.depth",
-    "modelcheck.passes.lipschitz",
+    "modelcheck.passes.lipschitz.compose",
     "modelcheck.passes.jacobian",
 )
 

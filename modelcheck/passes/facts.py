@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
+
+from modelcheck.ir import Graph, Node, Op
 
 SIGNAL = "signal"
 
@@ -180,7 +183,7 @@ class ParamStats(NamedTuple):
     """``graph.facts["init_stats"][qualname]``: a parameter's (or buffer's) entry statistics at init.
 
     source: "tensor" (computed from the data), "init-record" (what was applied while the model was
-    built, e.g. on meta; see ``modelcheck.meta``) or "default" (PyTorch's default init for the owning
+    built, e.g. on meta; see ``modelcheck.load.initrecord``) or "default" (PyTorch's default init for the owning
     module type, THEORY §4.1). Parameters with none of the three are left out of the mapping.
     ``absmax`` is exact for tensors and an estimate otherwise (bounds of a uniform, ~mean + std·√(2 ln n)).
     """
@@ -205,7 +208,7 @@ class LipschitzFact(NamedTuple):
     bound      per-op constant; None when no global constant exists (products, attention, unknown ops)
     local      True when the value holds only near the example input (LayerNorm with v ≥ v_floor, ...)
     method     how it was computed: "gram" (the Gram matrix's λ_max, proved by Cholesky:
-               modelcheck.certify), "conv:fft", "conv:reshape", "conv:fantastic4", "bn-eval",
+               modelcheck.numerics.certify), "conv:fft", "conv:reshape", "conv:fantastic4", "bn-eval",
                "norm-local", "norm-global", "const", "estimate:bai-yin", ...
     upto       AutoLip bound from the graph start (float input, or embedding output) to this output
     certified  False for analytic estimates (meta device: no weights)
@@ -287,3 +290,53 @@ class JacobianSummary(NamedTuple):
         if not self.per_module:
             return None
         return max(self.per_module.items(), key=lambda kv: kv[1].norm)
+
+
+# --- accessors: one way to read a parameter's statistics at init ----------------------------------
+class ParamInfo(NamedTuple):
+    mean: float
+    std: float
+    rms: float
+    absmax: float  # exact for real tensors; rms (or |mean| if constant) from recorded stats
+    is_zero: bool
+    numel: int
+    shape: tuple[int, ...]
+
+def param_info(graph: Graph, name: str | None) -> ParamInfo | None:
+    """Statistics of a parameter at init: the ``init_stats`` pass's record first, else the tensor."""
+    if not name:
+        return None
+    t = graph.tensor(name)
+    shape = tuple(int(s) for s in t.shape) if t is not None else ()
+    stats = (graph.facts.get("init_stats") or {}).get(name)
+    if stats is not None:
+        mean, std = float(stats.mean), float(stats.std)
+        rms = math.sqrt(max(float(stats.mean_sq), 0.0))
+        zero = bool(getattr(stats, "is_zero", False))
+        const = bool(getattr(stats, "is_constant", False))
+        numel = int(getattr(stats, "numel", 0) or (t.numel() if t is not None else 0))
+        absmax = float(getattr(stats, "absmax", math.nan))
+        if not math.isfinite(absmax):
+            absmax = abs(mean) if const else rms
+        return ParamInfo(mean, std, rms, absmax, zero, numel, shape)
+    if t is None or t.is_meta or t.numel() == 0 or not t.is_floating_point():
+        return None
+    d = t.detach().double()
+    std = float(d.std()) if d.numel() > 1 else 0.0
+    absmax = float(d.abs().max())
+    return ParamInfo(float(d.mean()), std, float(d.pow(2).mean().sqrt()), absmax, absmax == 0.0,
+                     int(d.numel()), shape)
+
+def fan_in(graph: Graph, node: Node) -> int | None:
+    """Fan-in of a weight op, from its attrs or its weight's shape (PyTorch's convention)."""
+    if isinstance(node.attrs.get("in_features"), int):  # Linear, and GPT-2's (in, out) Conv1D
+        return int(node.attrs["in_features"])
+    t = graph.param(node, "weight")
+    if t is None or t.dim() < 2:
+        return None
+    if node.op is Op.LINEAR:
+        return int(t.shape[-1])
+    n = int(t.shape[1])
+    for s in t.shape[2:]:
+        n *= int(s)
+    return n

@@ -1,7 +1,7 @@
 """The ``init_stats`` pass: per parameter (and buffer) the entry statistics at initialisation.
 
 ``graph.facts["init_stats"] = {qualname: ParamStats}``. Source, in order: the tensor's data; the
-:class:`~modelcheck.meta.InitRecord` captured while the model was built (``PassContext.init_records``,
+:class:`~modelcheck.load.initrecord.InitRecord` captured while the model was built (``PassContext.init_records``,
 e.g. on meta); PyTorch's default init for the owning module type (THEORY §4.1). Parameters with none
 of these are left out (``graph.facts["init_stats_missing"]`` lists them).
 """
@@ -14,7 +14,7 @@ from typing import Mapping
 import torch
 
 from modelcheck.ir import Graph
-from modelcheck.meta import InitRecord, constant, normal, uniform
+from modelcheck.numerics.initdist import InitRecord, constant, normal, uniform
 from modelcheck.passes import PassContext, register
 from modelcheck.passes.facts import INIT_STATS, ParamStats
 

@@ -21,7 +21,8 @@ from torch import nn
 
 from modelcheck import capture
 from modelcheck.ir import Graph, Node, Op
-from modelcheck.localnorm import jacobian_norm
+from modelcheck.numerics.jacobian_norm import jacobian_norm
+from modelcheck.numerics.threads import threads_for
 from modelcheck.passes import PassContext, register
 from modelcheck.passes.facts import JACOBIAN, JacobianFact, JacobianSummary
 
@@ -49,7 +50,7 @@ def run(graph: Graph, ctx: PassContext) -> None:
     try:
         f, x, x_desc = _model_fn(graph, model, inputs, training)
         if f is not None:
-            with capture.mode(model, training), capture.threads_for(_work(model, x)):
+            with capture.mode(model, training), threads_for(_work(model, x)):
                 r = jacobian_norm(f, x, deadline=time.perf_counter() + 0.6 * budget, **opts)
             whole = JacobianFact(*r)
             if not r.converged:
@@ -72,7 +73,7 @@ def run(graph: Graph, ctx: PassContext) -> None:
             if f is None:
                 continue
             try:
-                with capture.threads_for(_work(model.get_submodule(path), x)):
+                with threads_for(_work(model.get_submodule(path), x)):
                     r = jacobian_norm(f, x, deadline=t_end, **opts)
             except Exception as exc:
                 notes.append(f"{path}: {exc}")

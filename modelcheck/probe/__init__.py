@@ -10,6 +10,9 @@ Modules: ``task`` (synthetic task, optimizer), ``measure`` (hooks, batched reads
 ``train`` (the loop), ``sharpness``/``stability`` (Hessian top eigenvalue vs 2/lr or 38/lr), ``adam``
 (effective-step series), ``symptoms`` (ReLU activity, norm rows, attention entropy), ``verdicts`` (THEORY §6
 decision rules), ``findings`` (probe-only findings), ``device``, ``progress``, ``plot``, ``runner``.
+
+Stage 6, beside the rules. ``records`` and ``findings`` are the probe's facts, which the probe rules
+(``rules/probe/``) read. May import: records, ``numerics``, the tools, settings and ``passes.facts``.
 """
 
 from __future__ import annotations

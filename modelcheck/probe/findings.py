@@ -8,8 +8,8 @@ from typing import NamedTuple, Sequence
 
 from modelcheck.diagnostics import Finding, ProbeVerdict, Severity
 from modelcheck.ir import Graph
+from modelcheck.numbers import fmt_num
 from modelcheck.probe.records import AdamReport, NonFinite, SharpnessReport
-from modelcheck.render.numbers import fmt_num
 
 
 class ProbeRuleId(NamedTuple):

@@ -33,11 +33,18 @@ from modelcheck.probe.gains import GainMeasurement, GainMeter
 from modelcheck.probe.measure import LayerIndex
 from modelcheck.probe.plot import require_matplotlib, write_plot
 from modelcheck.probe.progress import progress_bar
-from modelcheck.probe.records import AdamReport, GainPoint, ProbeOptions, ProbeResult, SharpnessReport, Symptoms
+from modelcheck.probe.records import (
+    AdamReport,
+    GainPoint,
+    ProbeOptions,
+    ProbeResult,
+    SharpnessReport,
+    Symptoms,
+)
 from modelcheck.probe.stability import SharpnessTracker
 from modelcheck.probe.symptoms import SymptomProbe
 from modelcheck.probe.task import make_optimizer, make_task, to_device
-from modelcheck.probe.train import TrainLog, Trainer
+from modelcheck.probe.train import Trainer, TrainLog
 from modelcheck.probe.verdicts import Evidence, judge
 
 

@@ -21,7 +21,12 @@ from typing import Callable, Sequence
 import torch
 
 from modelcheck.probe.records import ProbeOptions, SharpnessCheck, SharpnessReport
-from modelcheck.probe.sharpness import HessianOperator, Vec, random_vector, top_eigenvalue
+from modelcheck.probe.sharpness import (
+    HessianOperator,
+    Vec,
+    random_vector,
+    top_eigenvalue,
+)
 from modelcheck.probe.task import stability_constant
 
 UNSTABLE_MARGIN = 1.1

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from modelcheck.diagnostics import Finding, ProbeVerdict, Severity
+from modelcheck.numbers import fmt_num
 from modelcheck.probe.records import GainPoint, NonFinite, Symptoms
-from modelcheck.render.numbers import fmt_num
 
 DECADES = {Severity.INFO: 1.0, Severity.WARNING: 2.0, Severity.ERROR: 4.0}
 FROZEN_FIRST_LAYER = 1e-3  # first-layer update / median update below this: the first layer is stuck

@@ -10,16 +10,19 @@ repository root where the format needs them) and nothing else:
     render_rule(rule, console) / render_rules(rules, console) rule documentation   (ruledoc.py)
 
 The string reporters return text without a trailing newline (``render_github`` returns ``""`` when
-there is nothing to annotate). Helpers: ``numbers`` (the one number format), ``sparkline`` and
+there is nothing to annotate). Helpers (the number format itself is :mod:`modelcheck.numbers`): ``sparkline`` and
 ``profile`` (per-layer profile), ``findings`` (the findings table), ``locations`` (repo-relative
 paths), ``extra`` (the ``ModelReport.extra`` keys understood), ``style`` (colours and markers).
+
+Stage 8. May import: records (``diagnostics``, ``numbers``, ``errors``) and the rule API's records
+(``modelcheck.rule``); never the engine, passes or the model.
 """
 
 from __future__ import annotations
 
+from modelcheck.numbers import fmt_count, fmt_num
 from modelcheck.render.github import render_github
 from modelcheck.render.json import render_json
-from modelcheck.render.numbers import fmt_count, fmt_num
 from modelcheck.render.ruledoc import render_rule, render_rules
 from modelcheck.render.sarif import render_sarif
 from modelcheck.render.text import render_text

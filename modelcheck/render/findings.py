@@ -10,10 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from modelcheck.diagnostics import Finding, ModelReport
-from modelcheck.rule import Rule
-from modelcheck.render.numbers import fmt_num
+from modelcheck.numbers import fmt_num
 from modelcheck.render.ruledoc import short_description
 from modelcheck.render.style import FIX_STYLE, PROBE_TEXT, severity_style
+from modelcheck.rule import Rule
 
 WHOLE_MODEL = "(model)"
 SEP = "  "

@@ -33,6 +33,7 @@ from modelcheck.diagnostics import (
     RunReport,
     Severity,
 )
+from modelcheck.numbers import json_float, json_numbers, json_safe
 from modelcheck.render.extra import (
     lipschitz_modules,
     lipschitz_reason,
@@ -41,7 +42,6 @@ from modelcheck.render.extra import (
     probe_summary,
     suppressed,
 )
-from modelcheck.render.numbers import json_float, json_numbers, json_safe
 
 SCHEMA_VERSION = 1
 

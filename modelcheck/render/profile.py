@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelcheck.diagnostics import LayerStat
-from modelcheck.render.numbers import fmt_num, fmt_ratio
+from modelcheck.numbers import fmt_num, fmt_ratio
 from modelcheck.render.sparkline import log_span, sparkline, steepest_step, usable
 
 _Get = Callable[[LayerStat], "float | None"]

@@ -16,8 +16,8 @@ from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
-from modelcheck.rule import Rule
 from modelcheck.render.style import severity_style
+from modelcheck.rule import Rule
 
 _HEADING = re.compile(r"^\s*#{1,6}\s*(?P<title>.+?)\s*#*\s*$")
 

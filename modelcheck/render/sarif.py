@@ -20,10 +20,10 @@ from urllib.parse import quote
 
 import modelcheck
 from modelcheck.diagnostics import Finding, ModelReport, RunReport, Severity
-from modelcheck.rule import Rule
+from modelcheck.numbers import json_numbers
 from modelcheck.render.locations import anchor, repo_relative
-from modelcheck.render.numbers import json_numbers
 from modelcheck.render.ruledoc import full_description, rule_family, short_description
+from modelcheck.rule import Rule
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/modelcheck/"

@@ -13,11 +13,23 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.text import Text
 
-from modelcheck.diagnostics import FileMessage, Metrics, ModelReport, ModuleBound, RunReport, Severity
-from modelcheck.rule import Rule
-from modelcheck.render.extra import lipschitz_modules, lipschitz_reason, measured_metrics, probe_device, suppressed
+from modelcheck.diagnostics import (
+    FileMessage,
+    Metrics,
+    ModelReport,
+    ModuleBound,
+    RunReport,
+    Severity,
+)
+from modelcheck.numbers import fmt_count, fmt_num
+from modelcheck.render.extra import (
+    lipschitz_modules,
+    lipschitz_reason,
+    measured_metrics,
+    probe_device,
+    suppressed,
+)
 from modelcheck.render.findings import findings_table, legend
-from modelcheck.render.numbers import fmt_count, fmt_num
 from modelcheck.render.profile import ProfileView
 from modelcheck.render.style import (
     NOTE_STYLE,
@@ -25,6 +37,7 @@ from modelcheck.render.style import (
     TOOL_ERROR_STYLE,
     severity_style,
 )
+from modelcheck.rule import Rule
 
 SEP = " \u00b7 "  # middle dot between header facts
 

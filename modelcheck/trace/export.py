@@ -25,12 +25,20 @@ import torch.fx
 from torch import nn
 from torch.export.graph_signature import InputKind
 
-from modelcheck.trace.atomic import is_atomic
-from modelcheck.trace.frames import from_stack_trace, lazy_stack_traces
+from modelcheck.frames import from_stack_trace, lazy_stack_traces
+from modelcheck.layers import is_atomic
 from modelcheck.trace.functions import canonical, from_aten
 from modelcheck.trace.lower import Builder
 from modelcheck.trace.values import (
-    ConstRef, ParamRef, Value, flatten, is_float, output_order, rebuild, select_outputs, tensor_meta,
+    ConstRef,
+    ParamRef,
+    Value,
+    flatten,
+    is_float,
+    output_order,
+    rebuild,
+    select_outputs,
+    tensor_meta,
 )
 
 _PREFIX = "m"

@@ -1,4 +1,4 @@
-"""The handlers behind :func:`modelcheck.trace.functions.lower_function`, keyed by canonical name.
+"""The parametric handlers (linear, conv, norm, embedding, binary arithmetic) behind :func:`modelcheck.trace.functions.lower_function`, keyed by canonical name.
 
 Each handler takes ``(name, args)`` and returns ``(op, operands, params, attrs)``. Argument positions
 follow ``torch.nn.functional`` (``F.batch_norm(input, running_mean, running_var, weight, bias, ...)``).
@@ -6,100 +6,12 @@ follow ``torch.nn.functional`` (``F.batch_norm(input, running_mean, running_var,
 
 from __future__ import annotations
 
-import numbers
-from typing import Any, Callable
+from typing import Any
 
 from modelcheck.ir import Op
-from modelcheck.trace.values import ParamRef, flatten, is_item
-
-Result = tuple[Op, list[Any], dict[str, ParamRef], dict[str, Any]]
-HANDLERS: dict[str, Callable[[str, "Args"], Result]] = {}
-
-RESHAPE = frozenset({
-    "view", "reshape", "permute", "transpose", "t", "mT", "flatten", "unflatten", "contiguous", "expand",
-    "expand_as", "broadcast_to", "repeat", "tile", "repeat_interleave", "narrow", "slice", "select",
-    "getitem", "index", "index_select", "gather", "take_along_dim", "unsqueeze", "squeeze", "clone", "to",
-    "type", "type_as", "float", "double", "half", "bfloat16", "cpu", "cuda", "view_as", "reshape_as",
-    "movedim", "flip", "roll", "alias", "as_strided", "detach", "data", "requires_grad", "pixel_shuffle",
-    "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "lift_fresh_copy", "real", "diagonal",
-    "tril", "triu", "squeeze_", "unfold", "masked_select", "nonzero_static",
-})
-FACTORIES = frozenset({
-    "zeros", "ones", "full", "empty", "arange", "linspace", "logspace", "eye", "tensor", "as_tensor",
-    "scalar_tensor", "randn", "rand", "randint", "randperm", "normal", "zeros_like", "ones_like",
-    "full_like", "empty_like", "rand_like", "randn_like", "randint_like", "new_zeros", "new_ones",
-    "new_full", "new_empty", "new_tensor", "tril_indices", "triu_indices", "empty_strided", "bernoulli",
-})
-
-
-class Args:
-    """Positional-or-keyword access to a call's arguments."""
-
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self.args, self.kwargs = args, kwargs
-
-    def get(self, i: int, name: str | tuple[str, ...] = (), default: Any = None) -> Any:
-        if 0 <= i < len(self.args):
-            return self.args[i]
-        for n in (name,) if isinstance(name, str) else name:
-            if n in self.kwargs:
-                return self.kwargs[n]
-        return default
-
-    def items(self) -> list[Any]:
-        return [x for x in flatten([list(self.args), self.kwargs]) if is_item(x)]
-
-
-def number(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, numbers.Number) and type(x).__name__ not in ("SymInt", "SymFloat"):
-        return None
-    try:
-        return float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-
-
-def uniform(attrs: dict[str, Any], keys: tuple[str, ...] = ("kernel", "stride", "padding", "dilation",
-                                                             "output_size")) -> dict[str, Any]:
-    """Pool geometry as modules spell it: ``[2, 2]`` / ``(2,)`` -> ``2``; mixed sizes stay tuples."""
-    for key in keys:
-        v = attrs.get(key)
-        if isinstance(v, (list, tuple)) and v:
-            attrs[key] = v[0] if len(set(v)) == 1 else tuple(v)
-    return attrs
-
-
-def ntuple(v: Any, n: int) -> Any:
-    """Conv geometry as modules spell it: a tuple per spatial dim (``"same"`` stays a string)."""
-    if isinstance(v, (list, tuple)):
-        return tuple(v) if len(v) == n or n == 0 else tuple(v[:1]) * n
-    return (v,) * n if isinstance(v, int) and n else v
-
-
-def weight_slot(inputs: list[Any], params: dict[str, ParamRef], role: str, w: Any) -> None:
-    """A parameter in a weight slot becomes ``params[role]``; a computed weight is an operand."""
-    if isinstance(w, ParamRef):
-        params[role] = w
-    elif is_item(w):
-        inputs.append(w)
-
-
-def on(*names: str) -> Callable[[Callable[[str, Args], Result]], Callable[[str, Args], Result]]:
-    def wrap(fn: Callable[[str, Args], Result]) -> Callable[[str, Args], Result]:
-        for n in names:
-            HANDLERS[n] = fn
-        return fn
-
-    return wrap
-
-
-def _shape(x: Any) -> tuple[int, ...] | None:
-    t = getattr(x, "tensor", None)
-    if t is not None:
-        return tuple(int(s) for s in t.shape)
-    meta = getattr(x, "meta", None)
-    return tuple(meta.shape) if meta is not None else None
-
+from modelcheck.layers import ntuple
+from modelcheck.trace.handlers import Args, Result, _shape, number, on, weight_slot
+from modelcheck.trace.values import ParamRef, is_item
 
 # --- arithmetic -----------------------------------------------------------------------------------
 
@@ -241,4 +153,3 @@ def _embedding(name: str, a: Args) -> Result:
                                           "padding_idx": a.get(2, "padding_idx")}
 
 
-from modelcheck.trace import function_table_more as _more  # noqa: E402,F401  (registers the rest)

@@ -13,8 +13,10 @@ from typing import Any, NamedTuple
 import torch
 
 from modelcheck.ir import Op
-from modelcheck.trace import function_table as _t
-from modelcheck.trace.function_table import Args
+from modelcheck.trace import function_table as _parametric  # noqa: F401  (registers its handlers)
+from modelcheck.trace import function_table_free as _free  # noqa: F401  (registers its handlers)
+from modelcheck.trace import handlers as _t
+from modelcheck.trace.handlers import Args
 from modelcheck.trace.values import ParamRef
 
 

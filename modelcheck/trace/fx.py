@@ -17,12 +17,20 @@ import torch
 import torch.fx
 from torch import nn
 
+from modelcheck.frames import from_frame
 from modelcheck.ir import Op
-from modelcheck.trace.atomic import is_atomic
-from modelcheck.trace.frames import from_frame
+from modelcheck.layers import is_atomic
 from modelcheck.trace.functions import canonical, from_aten
 from modelcheck.trace.lower import UNKNOWN, Builder
-from modelcheck.trace.values import ConstRef, Value, flatten, is_float, output_order, rebuild, select_outputs
+from modelcheck.trace.values import (
+    ConstRef,
+    Value,
+    flatten,
+    is_float,
+    output_order,
+    rebuild,
+    select_outputs,
+)
 
 # Calls that never produce tensors (skipped when there are no example inputs to tell).
 _NON_TENSOR = frozenset({"size", "dim", "numel", "shape", "dtype", "device", "ndim", "ndimension", "len",

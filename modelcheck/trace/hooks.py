@@ -16,12 +16,20 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from modelcheck.frames import from_frame, short
 from modelcheck.ir import SourceLoc
-from modelcheck.trace.atomic import is_atomic
-from modelcheck.trace.frames import from_frame, short
+from modelcheck.layers import is_atomic
 from modelcheck.trace.functions import canonical, from_aten
 from modelcheck.trace.lower import Builder
-from modelcheck.trace.values import ConstRef, Value, flatten, is_float, output_order, rebuild, select_outputs
+from modelcheck.trace.values import (
+    ConstRef,
+    Value,
+    flatten,
+    is_float,
+    output_order,
+    rebuild,
+    select_outputs,
+)
 
 # Calls through which tensor values become Python values (canonical names).
 _ESCAPES = frozenset({"item", "tolist", "numpy", "array", "index", "int", "float", "bool"})

@@ -20,9 +20,17 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from modelcheck.ir import Graph, ModuleInfo, Node, Op, SourceLoc
-from modelcheck.trace.atomic import module_params, module_spec
+from modelcheck.layers import module_params, module_spec
 from modelcheck.trace.functions import lower_function
-from modelcheck.trace.values import ConstRef, ParamRef, Value, flatten, is_item, scalar_value, tensor_meta
+from modelcheck.trace.values import (
+    ConstRef,
+    ParamRef,
+    Value,
+    flatten,
+    is_item,
+    scalar_value,
+    tensor_meta,
+)
 
 UNKNOWN = object()  # an output the tracer could not evaluate (symbolic fx without example inputs)
 

@@ -7,8 +7,8 @@ import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from modelcheck import initmath
 from modelcheck.ir import Graph, Node, Op
+from modelcheck.numerics import gains as initmath
 from modelcheck.passes.facts import (
     INIT_STATS,
     SIGNAL,

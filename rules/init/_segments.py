@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from modelcheck.ir import Graph, Node, Op
+from modelcheck.numerics import gains as initmath
 from modelcheck_rules.init._common import (
     PView,
     Step,
@@ -28,9 +30,6 @@ from modelcheck_rules.init._common import (
     walk,
     weight_fans,
 )
-
-from modelcheck import initmath
-from modelcheck.ir import Graph, Node, Op
 
 
 class Layer(NamedTuple):

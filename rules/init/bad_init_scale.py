@@ -61,13 +61,12 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
 
-from modelcheck_rules.init._common import act_name, fmt, fmt_std, init_call
-from modelcheck_rules.init._segments import Layer, Segment, coherent_share, segments
-
-from modelcheck import initmath
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
+from modelcheck.numerics import gains as initmath
 from modelcheck.rule import Violation, rule
+from modelcheck_rules.init._common import act_name, fmt, fmt_std, init_call
+from modelcheck_rules.init._segments import Layer, Segment, coherent_share, segments
 
 WARN, ERROR = 2.0, 4.0  # decades: [1e-2, 1e2] and [1e-4, 1e4] (THEORY §4.3)
 INFO = 1.0

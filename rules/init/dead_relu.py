@@ -39,6 +39,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from modelcheck.diagnostics import Severity
+from modelcheck.ir import Graph, Node, Op
+from modelcheck.numerics import gains as initmath
+from modelcheck.rule import Violation, rule
 from modelcheck_rules.init._common import (
     RELU_FNS,
     feeds,
@@ -47,11 +51,6 @@ from modelcheck_rules.init._common import (
     signal,
     walk,
 )
-
-from modelcheck import initmath
-from modelcheck.diagnostics import Severity
-from modelcheck.ir import Graph, Node, Op
-from modelcheck.rule import Violation, rule
 
 WARN_Z = initmath.normal_quantile(0.10)  # −1.28: under 10% active
 ERROR_Z = initmath.normal_quantile(0.01)  # −2.33: under 1% active

@@ -37,10 +37,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 
-from modelcheck_rules.init._common import fmt, pview, signal
-
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.rule import Violation, rule
+from modelcheck_rules.init._common import fmt, pview, signal
 
 LOGIT_STD = 3.0
 _PASS = (Op.RESHAPE, Op.IDENTITY)

@@ -52,6 +52,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from modelcheck.diagnostics import Severity
+from modelcheck.ir import Graph, Node, Op
+from modelcheck.rule import Violation, rule
 from modelcheck_rules.init._common import (
     RELU_FNS,
     TRANSPARENT,
@@ -64,10 +67,6 @@ from modelcheck_rules.init._common import (
     scalar,
     walk,
 )
-
-from modelcheck.diagnostics import Severity
-from modelcheck.ir import Graph, Node, Op
-from modelcheck.rule import Violation, rule
 
 # Ops through which a zero output is followed to see where it ends up (all consumers are visited).
 _FOLLOW = TRANSPARENT | {Op.SPLIT, Op.SOFTMAX, Op.REDUCE}

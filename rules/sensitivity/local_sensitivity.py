@@ -49,7 +49,12 @@ from typing import Any, Iterator, Mapping
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Node
-from modelcheck.passes.facts import JACOBIAN, LIPSCHITZ, JacobianSummary, LipschitzSummary
+from modelcheck.passes.facts import (
+    JACOBIAN,
+    LIPSCHITZ,
+    JacobianSummary,
+    LipschitzSummary,
+)
 from modelcheck.rule import Violation, rule
 
 MAX_KAPPA = 1e3  # THEORY R6

@@ -38,10 +38,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-from modelcheck_rules.structure._common import fmt, signal
 
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.rule import Violation, rule
+from modelcheck_rules.structure._common import fmt, signal
 
 KINDS = ("layer", "rms", "group", "instance")
 RMS_FACTOR = 3.0

@@ -51,11 +51,10 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from modelcheck_rules.structure._common import fmt, signal, span, summary, width
-
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
 from modelcheck.rule import Violation, rule
+from modelcheck_rules.structure._common import fmt, signal, span, summary, width
 
 WARN_DEPTH = 20
 ERROR_DEPTH = 50

@@ -44,11 +44,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from modelcheck_rules.structure._common import join, signal, summary
-
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
 from modelcheck.rule import Violation, rule
+from modelcheck_rules.structure._common import join, signal, summary
 
 INFO_BLOCKS = 13
 WARN_BLOCKS = 25

@@ -47,6 +47,10 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from modelcheck.diagnostics import Severity
+from modelcheck.ir import Graph
+from modelcheck.passes.facts import SaturatingChain, fan_in, param_info
+from modelcheck.rule import Violation, rule
 from modelcheck_rules.structure._common import (
     NO_SIGNAL,
     fmt,
@@ -55,12 +59,6 @@ from modelcheck_rules.structure._common import (
     summary,
     width,
 )
-
-from modelcheck.diagnostics import Severity
-from modelcheck.ir import Graph
-from modelcheck.passes.facts import SaturatingChain
-from modelcheck.passes.structure_graph import fan_in, param_info
-from modelcheck.rule import Violation, rule
 
 MIN_ACTIVATIONS = 3  # one or two saturating layers are not a deep stack
 WARN_CHI = 1e-2

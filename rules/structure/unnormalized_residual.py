@@ -53,6 +53,10 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from modelcheck.diagnostics import Severity
+from modelcheck.ir import Graph, Node, Op
+from modelcheck.passes.facts import ResidualJoin
+from modelcheck.rule import Violation, rule
 from modelcheck_rules.structure._common import (
     NO_SIGNAL,
     block_module,
@@ -61,11 +65,6 @@ from modelcheck_rules.structure._common import (
     signal,
     summary,
 )
-
-from modelcheck.diagnostics import Severity
-from modelcheck.ir import Graph, Node, Op
-from modelcheck.passes.facts import ResidualJoin
-from modelcheck.rule import Violation, rule
 
 MIN_BLOCKS = 10
 WARN_GROWTH = 10.0

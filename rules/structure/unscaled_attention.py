@@ -40,13 +40,11 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from modelcheck_rules.structure._common import NO_SIGNAL, fmt, signal, summary
-
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
-from modelcheck.passes.facts import ScoreSite
-from modelcheck.passes.structure_graph import fan_in, param_info
+from modelcheck.passes.facts import ScoreSite, fan_in, param_info
 from modelcheck.rule import Violation, rule
+from modelcheck_rules.structure._common import NO_SIGNAL, fmt, signal, summary
 
 WARN_SIGMA = 4.0
 FIX = ("divide the scores by sqrt(d_k) (scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)) or use "

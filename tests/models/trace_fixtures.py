@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from modelcheck.ir import Graph, SourceLoc
-from modelcheck.sites import record_sites
+from modelcheck.load.sites import record_sites
 
 HERE = Path(__file__).resolve().parent
 MODELS_FILE = HERE / "trace_models.py"

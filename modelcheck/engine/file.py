@@ -1,0 +1,127 @@
+"""One file: which rules apply to it, the cache, its import and its models (:func:`lint_file`)."""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import gc
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from modelcheck.config.settings import Settings
+from modelcheck.diagnostics import FileMessage, ModelReport, Severity
+from modelcheck.engine.records import (
+    LAST_RUN,
+    NO_MODELS,
+    FileJob,
+    FileResult,
+    error_info,
+    file_error,
+)
+from modelcheck.errors import FileError, UsageError
+from modelcheck.load.discovery import SourceFile
+from modelcheck.registry import RuleSet
+from modelcheck.rule import Rule
+from modelcheck.suppress import Suppressor
+
+
+def rules_for(src: SourceFile, settings: Settings, rules: RuleSet) -> tuple[Rule, ...]:
+    """The rules enabled for this file: selection minus the matching per-file ignores."""
+    ignore = list(settings.ignore)
+    for pattern, codes in settings.per_file_ignores:
+        if _path_matches(src, pattern, settings.root):
+            ignore.extend(codes)
+    return rules.select(settings.select, ignore, settings.extend_select)
+
+
+def _path_matches(src: SourceFile, pattern: str, root: Path) -> bool:
+    names = [src.display, src.path.name]
+    if src.path.is_relative_to(root):
+        names.append(src.path.relative_to(root).as_posix())
+    return any(fnmatch.fnmatch(n, pattern) for n in names)
+
+
+def lint_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileResult:
+    """Lint one file's models, through the cache when it is on."""
+    cache = key = None
+    if settings.cache:
+        from modelcheck.engine.cache import Cache
+
+        cache = Cache(settings)
+        key = cache.key(job.src, job.scan)
+        hit = cache.get(key)
+        if hit is not None:
+            LAST_RUN.cached += 1
+            return hit
+    LAST_RUN.linted += 1
+    # stdout belongs to the report (JSON, SARIF): whatever the user's code prints goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = lint_module_file(job, settings, rules)
+    if cache is not None and key is not None and not _has_tool_error(result):
+        cache.put(key, result)
+    return result
+
+
+def _has_tool_error(result: FileResult) -> bool:
+    models, messages = result
+    return any(m.status != "ok" for m in models) or any(m.severity is Severity.ERROR for m in messages)
+
+
+def lint_module_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileResult:
+    # Imports torch: only now, with a file to import, is it needed (a cached run never gets here).
+    from modelcheck.engine.model import lint_model
+    from modelcheck.load import build as loading
+
+    enabled = rules_for(job.src, settings, rules)
+    severities = rules.severities(settings.severity)
+    display = job.src.display
+    reports: list[ModelReport] = []
+    messages: list[FileMessage] = []
+    try:
+        with _frozen_heap(), loading.imported(job.src) as module:
+            gc.freeze()  # the file's imports (transformers: ~300k objects) outlive its models
+            cands, missing = loading.candidates(module, job.scan, job.names)
+            for name in missing:
+                reports.append(_model_error(display, name, f"{name} is not a class or function of this file", settings))
+            if not cands and not missing:
+                messages.append(FileMessage(display, Severity.INFO, NO_MODELS))
+            suppressor = Suppressor(job.src.path)
+            for cand in cands:
+                needed = cand.required_args(settings.kwargs_for(cand.name))
+                if needed and not job.names:  # SPEC §1: skipped with a line on how to configure it
+                    what = "constructor" if cand.kind == "class" else "factory"
+                    messages.append(
+                        FileMessage(
+                            display,
+                            Severity.INFO,
+                            f"skipped {cand.name}: its {what} needs arguments ({', '.join(needed)}); "
+                            + loading.configure_hint(cand.name, needed),
+                        )
+                    )
+                    continue
+                from modelcheck.engine.model import (
+                    lint_model,  # imports torch: only now is it needed
+                )
+
+                reports.append(lint_model(cand, module, job, settings, enabled, severities, suppressor))
+    except FileError as exc:
+        return file_error(display, exc, settings)
+    return tuple(reports), tuple(messages)
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """While one file is linted, what outlives each stage (imported modules, the built model) is
+    frozen out of the cyclic collector's sight: otherwise each of its full collections rescans the
+    ~400k objects torch and transformers leave, ~0.1 s apiece, several times a lint. Unfrozen
+    after the file, so nothing a file left behind escapes collection."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _model_error(file: str, model: str, message: str, settings: Settings) -> ModelReport:
+    return ModelReport(file=file, model=model, status="error", error=error_info(UsageError(message), settings))

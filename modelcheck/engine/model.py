@@ -1,0 +1,221 @@
+"""One file's models, from import to :class:`~modelcheck.diagnostics.ModelReport` (imports torch).
+
+Per model: build it on CPU in training mode, seeded (or on ``meta``: ``--meta``, or when a real build
+runs out of memory); refuse NaN/inf weights; find example inputs; trace; run the passes and rules
+(:mod:`modelcheck.engine.checks`); run the probe if asked; apply ``# noqa``; collect the metrics and the
+per-layer profile. A failure of one model is that model's error report; the others still run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from modelcheck.config.settings import Settings
+from modelcheck.diagnostics import (
+    Finding,
+    LayerStat,
+    Metrics,
+    ModelReport,
+    ModuleBound,
+    Severity,
+)
+from modelcheck.engine.checks import Place, run_checks
+from modelcheck.engine.records import (
+    FileJob,
+    error_info,
+)
+from modelcheck.errors import TraceError
+from modelcheck.ir import Graph, Op, SourceLoc
+from modelcheck.load import build as loading
+from modelcheck.load import inputs as example
+from modelcheck.load.discovery import package_root
+from modelcheck.load.sites import record_sites
+from modelcheck.passes import PassContext
+from modelcheck.passes.lipschitz.compose import norm_rows_observation
+from modelcheck.registry import INTERNAL_ERROR
+from modelcheck.rule import Rule, RuleContext
+from modelcheck.suppress import Suppressor
+from modelcheck.trace.tracers import trace_model
+
+
+def lint_model(
+    cand: loading.Candidate,
+    module: ModuleType,
+    job: FileJob,
+    settings: Settings,
+    rules: Sequence[Rule],
+    severities: Mapping[str, Severity],
+    suppressor: Suppressor,
+) -> ModelReport:
+    t0 = time.perf_counter()
+    try:
+        report = _lint_model(cand, module, job, settings, rules, severities, suppressor)
+    except Exception as exc:  # ModelError: the user's to fix; anything else: our bug, reported as such
+        report = ModelReport(file=job.src.display, model=cand.name, status="error", error=error_info(exc, settings))
+    return dataclasses.replace(report, seconds=time.perf_counter() - t0)
+
+
+def _lint_model(
+    cand: loading.Candidate,
+    module: ModuleType,
+    job: FileJob,
+    settings: Settings,
+    rules: Sequence[Rule],
+    severities: Mapping[str, Severity],
+    suppressor: Suppressor,
+) -> ModelReport:
+    folder = job.src.path.parent
+    roots = tuple(dict.fromkeys((folder, package_root(folder)[0], settings.root.resolve())))
+    model, sites, meta, notes, init_records = loading.build(
+        cand, settings.kwargs_for(cand.name), meta=settings.meta, sites=lambda: _record_sites(roots), roots=roots
+    )
+    if cand.line is not None:  # modelcheck built the root itself: its best line is the definition
+        sites = {**sites, id(model): SourceLoc(str(job.src.path), cand.line)}
+    model.train()
+    num_parameters = sum(int(p.numel()) for p in model.parameters())
+    if num_parameters == 0:
+        notes.append("the model has no parameters: only its structure is checked")
+    if not meta:
+        loading.check_weights(model)
+    gc.freeze()  # the model lives until the report is made
+    if meta:
+        notes.append("built on the meta device: predictions use shapes and init statistics only")
+    rows = None if meta else norm_rows_observation(model)  # the lipschitz pass's, taken while checking inputs
+    found = example.resolve(
+        model, module, cand.name, settings.input_shapes_for(cand.name), meta=meta, roots=roots, observe=rows
+    )
+    if found.note:
+        notes.append(found.note)
+
+    torch.manual_seed(0)
+    try:
+        graph = trace_model(model, found.tensors, sites=sites, prefer=settings.tracer)
+    except TraceError:
+        example.diagnose(model, found, roots)  # raises the forward's own error when that is the cause
+        raise
+    notes[:0] = graph.notes
+    place = Place(job.src.path, job.src.display, cand.line)
+    ctx = PassContext(
+        inputs=found.tensors, meta=meta, init_records=init_records,
+        settings={
+            "options": settings.options, "meta": meta, "model": model, "bounds": settings.bounds,
+            "norm_rows": rows.values if rows is not None else None,
+        },
+    )
+    rctx = RuleContext(
+        model=cand.name, file=job.src.display, has_inputs=found.tensors is not None, settings={"options": settings.options}
+    )
+    torch.manual_seed(0)
+    outcome = run_checks(graph, rules, ctx, rctx, severities=severities, options=settings.options, place=place)
+    notes += outcome.notes
+    findings = outcome.findings
+    extra: dict[str, Any] = {}
+    profile = _profile(graph)
+    if settings.probe is not None:
+        findings, profile = _probe(model, found.tensors, graph, findings, profile, settings, meta, notes, extra)
+        findings = _selected(findings, rules, severities)
+
+    kept, suppressed = suppressor.apply(findings, lambda f: Path(f.file) if f.file and f.line else None)
+    kept.sort(key=lambda f: (-f.severity.rank, f.rule, f.line or 0, f.module or ""))
+    signal, lipschitz = graph.facts.get("signal"), graph.facts.get("lipschitz")
+    extra["suppressed"] = suppressed
+    if getattr(lipschitz, "reason", None):
+        extra["lipschitz_reason"] = lipschitz.reason
+    modules = _module_bounds(graph)
+    if modules:
+        extra["lipschitz_modules"] = modules
+    if settings.debug and outcome.tracebacks:
+        extra["internal_tracebacks"] = outcome.tracebacks
+    return ModelReport(
+        file=job.src.display,
+        model=cand.name,
+        metrics=Metrics(
+            forward_gain=getattr(signal, "forward_gain", None),
+            backward_gain=getattr(signal, "backward_gain", None),
+            lipschitz_upper_bound=getattr(lipschitz, "upper_bound", None),
+        ),
+        findings=tuple(kept),
+        tracer=graph.tracer,
+        num_parameters=num_parameters,
+        input_source=found.source,
+        notes=tuple(dict.fromkeys(notes)),
+        profile=profile,
+        extra=extra,
+    )
+
+
+def _selected(findings: Sequence[Finding], rules: Sequence[Rule], severities: Mapping[str, Severity]) -> list[Finding]:
+    """The probe's own findings (MC900-MC903) under the --select/--ignore and severity overrides the
+    static ones already went through (internal errors always pass)."""
+    codes = {r.code for r in rules} | {INTERNAL_ERROR.code}
+    out = []
+    for f in findings:
+        if f.rule not in codes:
+            continue
+        sev = severities.get(f.rule)
+        out.append(dataclasses.replace(f, severity=sev) if sev is not None and sev is not f.severity else f)
+    return out
+
+
+def _record_sites(roots: tuple[Path, ...]) -> contextlib.AbstractContextManager[Any]:
+    return record_sites([str(r) for r in roots])
+
+
+def _module_bounds(graph: Graph) -> tuple[ModuleBound, ...]:
+    """Each module's own Lipschitz constant (the lipschitz pass's ``per_module``), largest first."""
+    per = getattr(graph.facts.get("lipschitz"), "per_module", None) or {}
+    how: dict[str, tuple[str, bool]] = {}
+    for node in graph.nodes:
+        f = node.facts.get("lipschitz")
+        if f is not None and node.module_path in per and f.bound == per[node.module_path]:
+            how[node.module_path] = (f.method, f.certified)
+    rows = [ModuleBound(p, float(b), *how.get(p, ("", True))) for p, b in per.items()]
+    return tuple(sorted(rows, key=lambda r: (-r.bound, r.module)))
+
+
+def _profile(graph: Graph) -> tuple[LayerStat, ...]:
+    """One row per weight-bearing or activation node the signal pass predicted."""
+    rows = []
+    for node in graph.nodes:
+        state = node.facts.get("signal")
+        if state is not None and (node.params or node.op is Op.ACTIVATION):
+            rows.append(LayerStat(node.label, state.rms, state.grad_rms))
+    return tuple(rows)
+
+
+def _probe(
+    model: torch.nn.Module,
+    tensors: tuple[Any, ...] | None,
+    graph: Graph,
+    findings: list[Finding],
+    profile: tuple[LayerStat, ...],
+    settings: Settings,
+    meta: bool,
+    notes: list[str],
+    extra: dict[str, Any],
+) -> tuple[list[Finding], tuple[LayerStat, ...]]:
+    """Replace the findings with the probe's (verdicts attached) and add what it measured."""
+    if meta or tensors is None:
+        notes.append("probe skipped: it needs real weights and example inputs")
+        return findings, profile
+    from modelcheck.probe import ProbeOptions, run_probe
+
+    given = {k: v for k, v in dataclasses.asdict(settings.probe).items() if v is not None}
+    fields = {f.name for f in dataclasses.fields(ProbeOptions)} if dataclasses.is_dataclass(ProbeOptions) else set(given)
+    options = ProbeOptions(**{k: v for k, v in given.items() if k in fields})
+    if hasattr(options, "validated"):
+        options = options.validated()
+    result = run_probe(model, tensors, graph, tuple(findings), options)
+    notes.extend(getattr(result, "notes", ()) or ())
+    if getattr(result, "metrics", None) is not None:
+        extra["measured"] = result.metrics
+    extra["probe_device"] = getattr(result, "device", None)
+    return list(result.findings), tuple(getattr(result, "profile", ()) or ()) or profile

@@ -1,0 +1,106 @@
+"""The lint run: paths in, a :class:`~modelcheck.diagnostics.RunReport` out.
+
+    lint_paths ─► collect files ─► AST pre-scan (no torch) ─► per file (cache, or a worker):
+        import ─► pick models ─► per model (modelcheck.engine.model): build ─► inputs ─► trace
+        ─► passes ─► rules ─► probe ─► # noqa ─► ModelReport
+
+Every failure a user can cause becomes an error report of its own file or model and the run goes
+on; only usage and configuration errors (``UsageError``) stop it, before anything is linted.
+Nothing here prints: rendering is the command line's last step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from modelcheck.config.settings import Settings
+from modelcheck.diagnostics import FileMessage, RunReport, Severity
+from modelcheck.engine.file import lint_file
+from modelcheck.engine.records import (
+    LAST_RUN,
+    NO_MODELS,
+    FileJob,
+    FileResult,
+    file_error,
+)
+from modelcheck.errors import FileError, MissingPathError, SyntaxFileError
+from modelcheck.load.discovery import SourceFile, collect_files, scan_file
+from modelcheck.registry import RuleSet, load_rules
+
+
+def lint_paths(paths: Sequence[str], settings: Settings, *, rules: RuleSet | None = None) -> RunReport:
+    """Lint every model of every file under ``paths``.
+
+    ``UsageError`` (bad selectors, duplicate rule codes) propagates; anything about a single file
+    or model ends up in the report.
+    """
+    t0 = time.perf_counter()
+    LAST_RUN.reset()
+    files, missing = collect_files(paths, exclude=settings.exclude, root=settings.root)
+    slots: list[FileResult | FileJob] = [
+        file_error(m, MissingPathError("no such file or directory", hint="check the path"), settings)
+        for m in missing
+    ]
+    found_names: set[str] = set()
+    for src in files:
+        item = _prepare(src, settings)
+        if isinstance(item, FileJob):
+            found_names.update(item.names)
+        if item is not None:
+            slots.append(item)
+    jobs = [s for s in slots if isinstance(s, FileJob)]
+    messages: list[FileMessage] = []
+    if jobs:
+        rules = rules if rules is not None else load_rules()
+        validate_selection(rules, settings)
+        messages += [FileMessage(p.source, Severity.ERROR, f"rule plugin failed to load: {p.message}") for p in rules.problems]
+        results = iter(_run_jobs(jobs, settings, rules))
+        slots = [next(results) if isinstance(s, FileJob) else s for s in slots]
+    for name in settings.model_names:
+        if name not in found_names:
+            where = ", ".join(paths) or "."
+            messages.append(FileMessage(where, Severity.ERROR, f"--model {name}: no class or function named {name!r} in {where}"))
+    models = [m for s in slots if not isinstance(s, FileJob) for m in s[0]]
+    messages = [m for s in slots if not isinstance(s, FileJob) for m in s[1]] + messages
+    LAST_RUN.files, LAST_RUN.seconds = len(files), time.perf_counter() - t0
+    return RunReport(tuple(models), tuple(messages))
+
+
+def _prepare(src: SourceFile, settings: Settings) -> FileJob | FileResult | None:
+    """Scan one file: a job to run, an error/info result, or None to skip it silently."""
+    try:
+        scan = scan_file(src.path, src.display)
+    except SyntaxFileError as exc:
+        return file_error(src.display, exc, settings)
+    except OSError as exc:
+        return file_error(src.display, FileError(f"cannot read the file: {exc.strerror}"), settings)
+    if settings.model_names:
+        # A file named explicitly may offer an imported name; a file found in a folder only its own
+        # definitions (else every script importing Net would lint Net again).
+        defined = scan.names if src.explicit else scan.lines.keys()
+        names = tuple(n for n in settings.model_names if n in defined)
+        return FileJob(src, scan, names) if names else None
+    if scan.may_define_models:
+        return FileJob(src, scan)
+    if settings.verbose and src.explicit:
+        return (), (FileMessage(src.display, Severity.INFO, NO_MODELS),)
+    return None
+
+
+def validate_selection(rules: RuleSet, settings: Settings) -> None:
+    """Raise ``ConfigError`` for a selector or severity key that matches no rule."""
+    rules.select(settings.select, settings.ignore, settings.extend_select)
+    rules.severities(settings.severity)
+    for _, codes in settings.per_file_ignores:
+        rules.select(("ALL",), codes)
+
+
+def _run_jobs(jobs: list[FileJob], settings: Settings, rules: RuleSet) -> list[FileResult]:
+    if settings.jobs > 1 and len(jobs) > 1:
+        from modelcheck.engine.jobs import lint_in_workers
+
+        return lint_in_workers(jobs, settings)
+    return [lint_file(job, settings, rules) for job in jobs]
+
+

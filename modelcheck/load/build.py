@@ -1,0 +1,302 @@
+"""Importing a user's file and building its models: every failure becomes a one-line error.
+
+The file is imported under a unique module name (never ``__main__``, so its ``if __name__ ==
+"__main__":`` block does not run) with its folder on ``sys.path`` for the time of the import, so
+sibling imports work. Inside a package (``__init__.py`` next to it) the module also gets its real
+``__package__``, so relative imports work. Modules the file imported from its own folder are
+forgotten afterwards: the next file, or the next run in the same process, sees fresh copies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import sys
+import traceback
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any, Callable, Iterator, Mapping
+
+import torch
+from torch import nn
+
+from modelcheck.errors import ConstructorError, ImportFileError, WeightsError
+from modelcheck.load.discovery import FileScan, SourceFile, package_root
+
+_counter = iter(range(1, 1 << 62))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model of a file: a class or a factory function, and where it is defined."""
+
+    name: str
+    kind: str  # "class" | "function" | "instance" (a module object named with --model)
+    obj: Any
+    line: int | None = None
+
+    def required_args(self, kwargs: Mapping[str, Any]) -> list[str]:
+        """Parameters with no default that ``kwargs`` does not give (empty: callable as configured)."""
+        try:
+            sig = inspect.signature(self.obj)
+        except (TypeError, ValueError):
+            return []
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.default is p.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in kwargs
+        ]
+
+
+# --- where did it happen ------------------------------------------------------------------------
+
+
+def one_line(exc: BaseException) -> str:
+    """``ValueError: bad dim`` — the type and the first line of the message, kept short."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def where_raised(tb: TracebackType | None, roots: tuple[Path, ...]) -> str | None:
+    """``file.py:14``: the innermost traceback frame in the user's files (under ``roots``)."""
+    found = None
+    for frame, lineno in traceback.walk_tb(tb):
+        name = frame.f_code.co_filename
+        if "site-packages" in name or name.startswith("<"):
+            continue
+        try:
+            path = Path(name).resolve()
+        except OSError:
+            continue
+        if any(path.is_relative_to(r) for r in roots):
+            found = f"{_short(path)}:{lineno}"
+    return found
+
+
+def _short(path: Path) -> str:
+    """Relative to the working folder when inside it, else absolute (never ``../../..``)."""
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def format_traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+# --- importing ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def imported(src: SourceFile) -> Iterator[ModuleType]:
+    """Import ``src`` for the time of the ``with`` block (``ImportFileError`` if that raises)."""
+    folder = src.path.parent
+    top, package = package_root(folder)
+    name = f"modelcheck_user_{next(_counter)}_{src.path.stem if src.path.stem.isidentifier() else 'file'}"
+    roots = (folder.resolve(), top.resolve())
+    added = [p for p in dict.fromkeys((str(folder), str(top))) if p not in sys.path]
+    before = set(sys.modules)
+    local: list[str] = [name]
+    sys.path[:0] = added
+    try:
+        spec = importlib.util.spec_from_file_location(name, src.path)
+        if spec is None or spec.loader is None:
+            raise ImportFileError("the file cannot be imported as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        if package:
+            module.__package__ = package
+        sys.modules[name] = module  # dataclasses, pickling and typing look themselves up here
+        try:
+            spec.loader.exec_module(module)
+        except (ImportError, SystemExit, Exception) as exc:
+            raise _import_error(src, exc, roots) from exc
+        finally:
+            local += _local_modules(set(sys.modules) - before, roots)
+        yield module
+    finally:
+        for p in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(p)
+        for n in local:  # the next file or run must see fresh sibling modules
+            sys.modules.pop(n, None)
+
+
+def _import_error(src: SourceFile, exc: BaseException, roots: tuple[Path, ...]) -> ImportFileError:
+    where = where_raised(exc.__traceback__, roots)
+    at = f" at {where}" if where else ""
+    if isinstance(exc, ImportError):
+        what = exc.name or "a module"
+        hint = f"install {what} or fix the import" if isinstance(exc, ModuleNotFoundError) else "fix the import"
+        return ImportFileError(f"importing the file failed{at}: {one_line(exc)}", hint=hint)
+    if isinstance(exc, SystemExit):
+        return ImportFileError(
+            f"the file called sys.exit() while being imported{at}",
+            hint='move script code under `if __name__ == "__main__":`',
+        )
+    return ImportFileError(
+        f"importing the file raised{at}: {one_line(exc)}",
+        hint="fix the module-level code",
+    )
+
+
+def _local_modules(names: set[str], roots: tuple[Path, ...]) -> list[str]:
+    """The modules among ``names`` loaded from the user's folders (siblings, the user's package)."""
+    out = []
+    for n in names:
+        file = getattr(sys.modules.get(n), "__file__", None)
+        if not file or "site-packages" in file or "dist-packages" in file:
+            continue  # an installed library, even one living in a venv inside the user's folder
+        if n.partition(".")[0] not in ("modelcheck", "modelcheck_rules") and any(
+            Path(file).resolve().is_relative_to(r) for r in roots
+        ):
+            out.append(n)
+    return out
+
+
+# --- choosing and building models ---------------------------------------------------------------
+
+
+def candidates(module: ModuleType, scan: FileScan, names: tuple[str, ...] = ()) -> tuple[list[Candidate], list[str]]:
+    """The models of ``module`` (SPEC §1) and the names given with ``--model`` it lacks.
+
+    Without ``names``: every ``nn.Module`` subclass defined in the file and every public factory
+    function defined in it whose return annotation is ``nn.Module`` or a subclass, in file order.
+    """
+    found: list[Candidate] = []
+    missing: list[str] = []
+    if names:
+        for n in names:
+            obj = getattr(module, n, None)
+            if obj is None:
+                missing.append(n)
+            elif isinstance(obj, type) and issubclass(obj, nn.Module):
+                found.append(Candidate(n, "class", obj, scan.lines.get(n)))
+            elif isinstance(obj, nn.Module):  # `model = Net()` at module level: lint that instance
+                found.append(Candidate(n, "instance", lambda obj=obj: obj, scan.lines.get(n)))
+            elif callable(obj):
+                found.append(Candidate(n, "function", obj, scan.lines.get(n)))
+            else:
+                missing.append(n)
+        return found, missing
+    for n, obj in vars(module).items():
+        if getattr(obj, "__module__", None) != module.__name__:
+            continue  # imported into the file, not defined in it
+        if isinstance(obj, type) and issubclass(obj, nn.Module):
+            found.append(Candidate(n, "class", obj, scan.lines.get(n)))
+        elif inspect.isfunction(obj) and not n.startswith("_") and _returns_module(obj):
+            found.append(Candidate(n, "function", obj, scan.lines.get(n)))
+    found.sort(key=lambda c: c.line if c.line is not None else 1 << 30)
+    return found, missing
+
+
+def _returns_module(fn: Callable[..., Any]) -> bool:
+    try:
+        ann = typing.get_type_hints(fn).get("return")
+    except Exception:  # an unresolvable string annotation: not a factory we can vouch for
+        return False
+    return isinstance(ann, type) and issubclass(ann, nn.Module)
+
+
+def configure_hint(name: str, needed: list[str]) -> str:
+    """How to give a constructor its arguments, in both the config file and the command line."""
+    toml = ", ".join(f"{a} = ..." for a in needed)
+    js = ", ".join(f'"{a}": ...' for a in needed)
+    return (
+        f"set [tool.modelcheck.models.{name}] kwargs = {{ {toml} }} in pyproject.toml "
+        f"or pass --model-kwargs '{name}={{{js}}}'"
+    )
+
+
+def build(
+    cand: Candidate, kwargs: Mapping[str, Any], *, meta: bool, sites: Callable[[], Any], roots: tuple[Path, ...]
+) -> tuple[nn.Module, Mapping[int, Any], bool, list[str], Mapping[str, Any]]:
+    """Construct the model; returns (model, construction sites, built on meta, notes, init records).
+
+    On the meta device the weights have no values, so the init calls made while building are
+    recorded (``modelcheck.load.initrecord``) and returned as parameter name -> InitRecord for the passes.
+
+    ``sites`` is a factory of the site-recording context manager. A real build that runs out of
+    memory is retried on the meta device (the passes work from shapes and init statistics).
+    """
+    notes: list[str] = []
+    needed = cand.required_args(kwargs)
+    if needed:
+        raise ConstructorError(
+            f"{cand.name} needs constructor arguments ({', '.join(needed)})",
+            hint=configure_hint(cand.name, needed),
+        )
+    try:
+        model, recorded, inits = _build_once(cand, kwargs, meta, sites, roots)
+    except _OutOfMemory as oom:
+        if meta:
+            raise ConstructorError(f"{cand.name}(): {oom.args[0]}") from None
+        notes.append(f"built on the meta device: a real build ran out of memory ({oom.args[0]})")
+        model, recorded, inits = _build_once(cand, kwargs, True, sites, roots)
+        meta = True
+    return model, recorded, meta, notes, inits
+
+
+class _OutOfMemory(Exception):
+    pass
+
+
+def _build_once(
+    cand: Candidate, kwargs: Mapping[str, Any], meta: bool, sites: Callable[[], Any], roots: tuple[Path, ...]
+) -> tuple[nn.Module, Mapping[int, Any], Mapping[str, Any]]:
+    from modelcheck.load.initrecord import record_init
+
+    torch.manual_seed(0)
+    device = torch.device("meta") if meta else contextlib.nullcontext()
+    recorder = record_init() if meta else contextlib.nullcontext()
+    try:
+        with sites() as recorded, device, recorder as rec:
+            model = cand.obj(**kwargs)
+    except MemoryError as exc:
+        raise _OutOfMemory(one_line(exc)) from None
+    except Exception as exc:
+        if isinstance(exc, RuntimeError) and any(
+            s in str(exc) for s in ("not enough memory", "out of memory", "can't allocate memory")
+        ):
+            raise _OutOfMemory(one_line(exc)) from None
+        where = where_raised(exc.__traceback__, roots)
+        at = f" at {where}" if where else ""
+        raise ConstructorError(
+            f"{cand.name}({_kwargs_text(kwargs)}) raised{at}: {one_line(exc)}",
+            hint="fix the constructor or its configured kwargs",
+        ) from exc
+    if not isinstance(model, nn.Module):
+        raise ConstructorError(
+            f"{cand.name}() returned {type(model).__name__}, not an nn.Module",
+            hint="a factory must return the model",
+        )
+    inits = rec.resolve(model) if rec is not None else {}
+    return model, recorded if isinstance(recorded, Mapping) else {}, inits
+
+
+def _kwargs_text(kwargs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def check_weights(model: nn.Module) -> None:
+    """``WeightsError`` naming the first parameter with NaN or inf values."""
+    for name, p in model.named_parameters():
+        if p.is_meta or not p.is_floating_point() or p.numel() == 0:
+            continue
+        lo, hi = torch.aminmax(p.detach())  # one pass, no copy: NaN propagates, ±inf shows at an end
+        if torch.isfinite(lo) and torch.isfinite(hi):
+            continue
+        if not torch.isfinite(p).all():
+            kind = "NaN" if torch.isnan(p).any() else "inf"
+            bad = int((~torch.isfinite(p)).sum())
+            raise WeightsError(
+                f"parameter {name!r} holds {kind} values at initialization ({bad} of {p.numel()})",
+                hint="check the init code for that parameter",
+            )

@@ -1,0 +1,238 @@
+"""Example inputs for a model (SPEC §1), first match wins:
+
+1. a method ``example_inputs(self)`` on the model;
+2. a module-level function ``example_inputs()`` in the file;
+3. shapes from the command line (``--input-shape``) or ``[tool.modelcheck.models.NAME] input-shapes``;
+4. inferred from the first layer (``Linear(in)`` -> ``(B, in)``, ``Conv2d(C)`` -> ``(B, C, 32, 32)``,
+   ``Embedding(V)`` -> ids ``(B, T)``, ...), checked with one forward pass, and said so.
+
+Explicit inputs that make the forward raise are the user's to fix (``InputError``/``ForwardError``);
+an inferred guess that fails is only a note, and the model is then linted without inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from modelcheck import capture
+from modelcheck.config.settings import InputSpec
+from modelcheck.errors import ForwardError, InputError
+from modelcheck.load.build import one_line, where_raised
+
+BATCH = 4
+TOKENS = 16
+SPATIAL = 32
+MAX_GUESSES = 3
+
+# RuntimeError texts that mean "these inputs do not fit this model" rather than "the forward is broken".
+_SHAPE_ERRORS = re.compile(
+    r"shape|size mismatch|sizes? of tensor|dimension|expected (?:input|.*to have)|mat1 and mat2|"
+    r"must match|groups=|channels|scalar type|dtype|index out of range|Long, Int|non-empty",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    tensors: tuple[Any, ...] | None  # None: no inputs found (structural rules only)
+    source: str  # where they came from, for ModelReport.input_source
+    note: str | None = None  # why there are none, or what the guess was based on
+    unchecked_hint: str | None = None  # given, not yet run: :func:`diagnose` after a failed trace
+
+
+def describe(inputs: Sequence[Any]) -> str:
+    """``(8, 64)``; ``(8, 64), int64 (8, 32)`` for several; non-tensors by type."""
+    parts = []
+    for t in inputs:
+        if isinstance(t, torch.Tensor):
+            dims = "(" + ", ".join(map(str, t.shape)) + ("," if t.dim() == 1 else "") + ")"
+            dtype = str(t.dtype).removeprefix("torch.")
+            parts.append(dims if dtype == "float32" else f"{dtype} {dims}")
+        else:
+            parts.append(type(t).__name__)
+    return ", ".join(parts)
+
+
+def resolve(
+    model: nn.Module,
+    module: ModuleType,
+    name: str,
+    specs: Sequence[InputSpec],
+    *,
+    meta: bool,
+    roots: tuple[Path, ...],
+    observe: capture.Observation | None = None,
+) -> Inputs:
+    """Find example inputs for ``model`` and check that the forward pass accepts them (taking
+    ``observe``'s statistics on the way)."""
+    explicit = _explicit(model, module, specs)
+    if explicit is not None:
+        tensors, source, hint = explicit
+        tensors = _to_device(tensors, meta)
+        if observe is None:  # the trace runs them anyway: a separate check only costs a forward
+            return Inputs(tensors, source, unchecked_hint=hint)
+        forward(model, tensors, source, hint, roots, observe)
+        return Inputs(tensors, source)
+    failures: list[str] = []
+    for tensors, source in _guesses(model):
+        tensors = _to_device(tensors, meta)
+        try:
+            forward(model, tensors, source, "", roots, observe)
+        except InputError as exc:  # a wrong guess: try the next one
+            failures.append(exc.message)
+            continue
+        # A ForwardError (NameError, NotImplementedError, ...) is the forward's own bug: it propagates.
+        return Inputs(tensors, source)
+    why = failures[0] if failures else "no example_inputs() and no first layer to infer a shape from"
+    return Inputs(
+        None,
+        "none",
+        f"no example inputs: {why}; add an example_inputs() method or function, or pass --input-shape",
+    )
+
+
+def _explicit(
+    model: nn.Module, module: ModuleType, specs: Sequence[InputSpec]
+) -> tuple[tuple[Any, ...], str, str] | None:
+    method = getattr(type(model), "example_inputs", None)
+    if callable(method):
+        return _call(lambda: model.example_inputs(), "example_inputs() method"), "example_inputs() method", "fix example_inputs()"
+    fn = getattr(module, "example_inputs", None)
+    if callable(fn):
+        return _call(fn, "example_inputs() in file"), "example_inputs() in file", "fix example_inputs() or give the model its own example_inputs(self)"
+    if specs:
+        text = " ".join(str(s) for s in specs)
+        return _synthesize(model, specs), f"configured input shapes {text}", "fix --input-shape or input-shapes in the config"
+    return None
+
+
+def _call(fn: Callable[[], Any], what: str) -> tuple[Any, ...]:
+    torch.manual_seed(0)
+    try:
+        out = fn()
+    except Exception as exc:
+        raise InputError(f"{what} raised {one_line(exc)}", hint="fix example_inputs()") from exc
+    if isinstance(out, torch.Tensor):
+        return (out,)
+    if isinstance(out, (tuple, list)):
+        return tuple(out)
+    raise InputError(
+        f"{what} returned {type(out).__name__}",
+        hint="return a tuple of tensors, the positional arguments of forward",
+    )
+
+
+def _synthesize(model: nn.Module, specs: Sequence[InputSpec]) -> tuple[torch.Tensor, ...]:
+    torch.manual_seed(0)
+    vocab = next((m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)), 2)
+    out = []
+    for s in specs:
+        dtype = getattr(torch, s.dtype)
+        if s.dtype == "bool":
+            out.append(torch.randint(0, 2, s.shape).bool())
+        elif dtype.is_floating_point:
+            out.append(torch.randn(s.shape, dtype=dtype))
+        else:
+            out.append(torch.randint(0, vocab, s.shape, dtype=dtype))
+    return tuple(out)
+
+
+def _to_device(tensors: tuple[Any, ...], meta: bool) -> tuple[Any, ...]:
+    if not meta:
+        return tensors
+    return tuple(t.to("meta") if isinstance(t, torch.Tensor) else t for t in tensors)
+
+
+def _guesses(model: nn.Module) -> Iterator[tuple[tuple[torch.Tensor, ...], str]]:
+    """Inputs that the first few input-bearing layers (in registration order) would accept."""
+    tried: set[str] = set()
+    for path, m in model.named_modules():
+        guess = _guess(m)
+        if guess is None:
+            continue
+        key = describe(guess)
+        if key in tried:
+            continue
+        tried.add(key)
+        label = path or "(the model itself)"
+        yield guess, f"inferred from first layer {label} ({_layer_text(m)}): {key}"
+        if len(tried) >= MAX_GUESSES:
+            return
+
+
+def _layer_text(m: nn.Module) -> str:
+    extra = m.extra_repr()
+    return f"{type(m).__name__}({extra[:60] + '...' if len(extra) > 60 else extra})"
+
+
+def _guess(m: nn.Module) -> tuple[torch.Tensor, ...] | None:
+    torch.manual_seed(0)
+    B, T, S = BATCH, TOKENS, SPATIAL
+    if isinstance(m, nn.Linear) and m.in_features > 0:
+        return (torch.randn(B, m.in_features),)
+    if isinstance(m, nn.Bilinear):
+        return torch.randn(B, m.in1_features), torch.randn(B, m.in2_features)
+    convs = {1: (nn.Conv1d, nn.ConvTranspose1d), 2: (nn.Conv2d, nn.ConvTranspose2d), 3: (nn.Conv3d, nn.ConvTranspose3d)}
+    for dims, types in convs.items():
+        if isinstance(m, types) and m.in_channels > 0:
+            return (torch.randn(B, m.in_channels, *([S] * dims)),)
+    if isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
+        return (torch.randint(0, m.num_embeddings, (B, T)),)
+    if isinstance(m, nn.RNNBase):
+        return (torch.randn(B, T, m.input_size) if m.batch_first else torch.randn(T, B, m.input_size),)
+    if isinstance(m, nn.MultiheadAttention):
+        return (torch.randn(B, T, m.embed_dim) if m.batch_first else torch.randn(T, B, m.embed_dim),)
+    if isinstance(m, nn.LayerNorm):
+        return (torch.randn(B, *m.normalized_shape),)
+    norms = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+    for dims, t in norms.items():
+        if isinstance(m, t) and m.num_features > 0:
+            return (torch.randn(B, m.num_features, *([S] * (dims - 1))),)
+    return None
+
+
+def diagnose(model: nn.Module, found: Inputs, roots: tuple[Path, ...]) -> None:
+    """After no tracer could follow the forward: if inputs were never checked, run them once so a
+    failing forward gets its one-line error (file:line, input or forward error) rather than the
+    tracers' reasons."""
+    if found.tensors is not None and found.unchecked_hint is not None:
+        forward(model, found.tensors, found.source, found.unchecked_hint, roots)
+
+
+def forward(model: nn.Module, inputs: tuple[Any, ...], source: str, hint: str, roots: tuple[Path, ...],
+            observe: capture.Observation | None = None) -> None:
+    """Run ``model(*inputs)`` once (no grad, buffers restored, :func:`capture.checking_mode`); raise a
+    one-line error if it fails. ``observe`` takes its statistics on the way."""
+    saved = {k: b.detach().clone() for k, b in model.named_buffers()}
+    torch.manual_seed(0)
+    if observe is not None:
+        observe.values = None
+    watch = (capture.observing(model, observe.paths, observe.fn, observe.combine) if observe is not None
+             else contextlib.nullcontext({}))
+    try:
+        with torch.no_grad(), capture.checking_mode(model) as plain_eval, watch as got:
+            model(*inputs)
+        if observe is not None and plain_eval:
+            observe.values = {k: v for k, v in got.items() if v is not None}
+    except Exception as exc:
+        where = where_raised(exc.__traceback__, roots)
+        at = f" at {where}" if where else ""
+        what = f"forward failed with inputs of shape {describe(inputs)}{at}: {one_line(exc)}"
+        if isinstance(exc, NotImplementedError):
+            raise ForwardError(what, hint="the model's forward is not implemented: is this an abstract base class?") from exc
+        if _SHAPE_ERRORS.search(str(exc)):
+            raise InputError(what, hint=hint or f"inputs {source}; pass --input-shape") from exc
+        raise ForwardError(what, hint="check the forward with the example inputs") from exc
+    finally:
+        with torch.no_grad():
+            for k, b in model.named_buffers():
+                if k in saved:
+                    b.copy_(saved[k])
