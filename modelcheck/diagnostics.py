@@ -3,6 +3,7 @@
     Finding      one problem: rule code/name, severity, message, where (module, file:line), fix, numbers
     Metrics      the numbers every model report carries (SPEC §2)
     ModelReport  everything known about one model of one file
+    RuleMeta     what the reporters need to know of a rule (so that rendering never loads a plugin)
     RunReport    a whole ``modelcheck lint`` run
 """
 
@@ -118,8 +119,14 @@ class ModelReport:
     input_source: str | None = None  # where the example inputs came from (SPEC §1)
     notes: tuple[str, ...] = ()  # skipped analyses, tracer fallbacks, ...
     profile: tuple[LayerStat, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)  # per-module bounds, probe data, ...
     seconds: float | None = None
+    suppressed: int = 0  # findings silenced by ``# noqa``
+    lipschitz_reason: str | None = None  # why ``metrics.lipschitz_upper_bound`` is None ("softmax attention", ...)
+    module_bounds: tuple[ModuleBound, ...] = ()  # each module's own Lipschitz bound, largest first
+    measured: Metrics | None = None  # the probe's measured gains, shown beside the predicted ones
+    probe_device: str | None = None  # where the probe ran ("cpu", "cuda:0")
+    probe_summary: Mapping[str, Any] | None = None  # JSON-safe (``ProbeResult.summary()``), passed through to JSON
+    internal_tracebacks: tuple[str, ...] = ()  # our own failures inside passes or rules (``--debug``)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
@@ -135,9 +142,23 @@ class FileMessage:
 
 
 @dataclass(frozen=True)
+class RuleMeta:
+    """A rule as the reporters see it: identity, default severity and documentation, no code."""
+
+    code: str
+    name: str
+    severity: Severity
+    doc: str = ""
+    origin: str = ""  # the module that defined it ("modelcheck_rules.signal.depth_vanishing")
+    requires: tuple[str, ...] = ()
+    options: Mapping[str, bool | int | float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RunReport:
     models: tuple[ModelReport, ...] = ()
     messages: tuple[FileMessage, ...] = ()
+    rules: tuple[RuleMeta, ...] = ()  # every installed rule, when the run loaded them
 
     def count(self, severity: Severity) -> int:
         return sum(m.count(severity) for m in self.models)

@@ -150,8 +150,22 @@ class RuleSet:
                     out[r.code] = (spec, sev)
         return {code: sev for code, (_, sev) in out.items()}
 
-    def options_for(self, r: Rule, options: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
-        return {**options.get(r.name, {}), **options.get(r.code, {})}
+    def check_options(self, options: Mapping[str, Mapping[str, Any]]) -> None:
+        """Raise ``ConfigError`` for an options table naming no rule, an unknown key or a wrong type."""
+        by_key = {k: r for r in self.rules for k in (r.code, r.name)}
+        for key in options:
+            if key not in by_key:
+                raise ConfigError(f"[tool.modelcheck.options.{key}]: no installed rule has the code or name {key!r}",
+                                  hint="`modelcheck rules` lists them")
+        for r in self.rules:
+            options_for(r, options)
+
+
+def options_for(r: Rule, options: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """Rule ``r``'s options: its declared defaults, then ``[tool.modelcheck.options.NAME]``, then ``.CODE``."""
+    for key in (r.name, r.code):  # checked table by table, so that an error names the table it is in
+        r.resolve_options(options.get(key, {}), f"[tool.modelcheck.options.{key}]")
+    return r.resolve_options({**options.get(r.name, {}), **options.get(r.code, {})})
 
 
 def load_rules(group: str = GROUP) -> RuleSet:

@@ -102,7 +102,7 @@ MIXED = ModelReport(
     input_source="inferred from the first layer: Linear(64) -> (B, 64)",
     notes=("fx failed: data-dependent control flow; used torch.export",),
     profile=profile(),
-    extra={"suppressed": 2},
+    suppressed=2,
 )
 
 BROKEN = ModelReport(
@@ -133,7 +133,7 @@ NONFINITE = ModelReport(
         ),
     ),
     tracer="hooks",
-    extra={"lipschitz_reason": "softmax attention"},
+    lipschitz_reason="softmax attention",
     profile=profile(6, measured=True),
 )
 

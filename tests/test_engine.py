@@ -160,12 +160,12 @@ def test_suppression_line_and_file_level_counts_suppressed(tmp_path: Path) -> No
     line = _write(tmp_path / "line.py", NETS.replace("class Small(nn.Module):", "class Small(nn.Module):  # noqa: MC801"))
     report = lint_paths([str(line)], _settings(line, model_names=("Small", "make_small")), rules=RULES)
     small, factory = report.models
-    assert small.findings == () and small.extra["suppressed"] == 1
-    assert [f.rule for f in factory.findings] == ["MC801"] and factory.extra["suppressed"] == 0
+    assert small.findings == () and small.suppressed == 1
+    assert [f.rule for f in factory.findings] == ["MC801"] and factory.suppressed == 0
 
     whole = _write(tmp_path / "whole.py", "# modelcheck: noqa: MC8\n" + textwrap.dedent(NETS))
     report = lint_paths([str(whole)], _settings(whole, model_names=("Small", "make_small")), rules=RULES)
-    assert all(m.findings == () and m.extra["suppressed"] == 1 for m in report.models)
+    assert all(m.findings == () and m.suppressed == 1 for m in report.models)
 
 
 def test_selection_per_file_ignores_and_severity_overrides(tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ def test_probe_results_replace_the_findings_and_add_measured_gains(tmp_path: Pat
     assert seen["options"].steps == 3 and seen["options"].optimizer == "sgd" and seen["options"].lr == 0.01
     assert [f.rule for f in seen["findings"]] == ["MC801"] and seen["inputs"][0].shape == (4, 8)
     assert [(f.rule, f.probe) for f in m.findings] == [("MC801", ProbeVerdict.CONFIRMED)]
-    assert m.extra["measured"] == Metrics(forward_gain=1.5, backward_gain=0.5)
+    assert m.measured == Metrics(forward_gain=1.5, backward_gain=0.5)
     assert m.profile[0].measured_activation_rms == 1.1 and "probe ran 3 steps" in m.notes
 
 

@@ -132,7 +132,7 @@ PLUGIN_RULE = '''\
             yield Violation(f"{graph.num_parameters} parameters > {limit}")
 
 
-    RULE = rule(code="XY001", name="too-many-parameters", severity="warning")(check)
+    RULE = rule(code="XY001", name="too-many-parameters", severity="warning", options={"limit": 100})(check)
     '''
 
 

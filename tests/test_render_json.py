@@ -130,12 +130,10 @@ def test_profile_serialised_in_order(doc: dict[str, Any]) -> None:
 def test_probe_extras_pass_through_json_safe() -> None:
     probed = replace(
         rc.CLEAN,
-        extra={
-            "probe_device": "cuda:0",
-            "probe": {"losses": [1.0, math.nan, math.inf], "when": object(), "steps": (1, 2)},
-            "measured": Metrics(forward_gain=1.5, backward_gain=None),
-            "internal_tracebacks": {"MC999": "Traceback ..."},
-        },
+        probe_device="cuda:0",
+        probe_summary={"losses": [1.0, math.nan, math.inf], "when": object(), "steps": (1, 2)},
+        measured=Metrics(forward_gain=1.5, backward_gain=None),
+        internal_tracebacks=("Traceback ... MC999",),
     )
     out = strict_loads(render_json(RunReport(models=(probed,))))["models"][0]
     assert out["probe_device"] == "cuda:0"
@@ -144,7 +142,7 @@ def test_probe_extras_pass_through_json_safe() -> None:
     assert out["measured_metrics"]["forward_gain"] == 1.5
     assert "internal_tracebacks" not in out
     debug = strict_loads(render_json(RunReport(models=(probed,)), debug=True))["models"][0]
-    assert debug["internal_tracebacks"] == {"MC999": "Traceback ..."}
+    assert debug["internal_tracebacks"] == ["Traceback ... MC999"]
 
 
 def test_module_bounds_are_passed_through_in_order() -> None:
@@ -153,7 +151,7 @@ def test_module_bounds_are_passed_through_in_order() -> None:
     from modelcheck.diagnostics import ModuleBound, RunReport
 
     rows = (ModuleBound("fc", 3.5, "gram", True), ModuleBound("emb", float("inf"), "norm-global", False))
-    doc = json.loads(render_json(RunReport(models=(replace(rc.CLEAN, extra={"lipschitz_modules": rows}),))))
+    doc = json.loads(render_json(RunReport(models=(replace(rc.CLEAN, module_bounds=rows),))))
     got = doc["models"][0]["lipschitz_modules"]
     assert got == [
         {"module": "fc", "bound": 3.5, "method": "gram", "certified": True},

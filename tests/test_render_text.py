@@ -80,13 +80,13 @@ def test_unbounded_and_non_finite_metrics() -> None:
     out = render(only(rc.NONFINITE))
     assert "forward gain inf" in out and "backward gain nan" in out
     assert "unbounded (softmax attention)" in out
-    unknown = replace(rc.NONFINITE, extra={})
+    unknown = replace(rc.NONFINITE, lipschitz_reason=None)
     assert "Lipschitz bound unknown" in render(only(unknown))
 
 
 def test_measured_gains_shown_beside_predicted() -> None:
     measured = Metrics(forward_gain=1.5, backward_gain=0.8)
-    probed = replace(rc.CLEAN, extra={"measured": measured, "probe_device": "cuda:0"})
+    probed = replace(rc.CLEAN, measured=measured, probe_device="cuda:0")
     out = render(only(probed))
     assert "probed on cuda:0" in out
     assert f"(measured {fmt_num(1.5)})" in out and f"(measured {fmt_num(0.8)})" in out
@@ -198,7 +198,7 @@ BOUNDS = tuple(
 
 
 def test_largest_module_bounds_line() -> None:
-    model = replace(rc.CLEAN, extra={"lipschitz_modules": BOUNDS})
+    model = replace(rc.CLEAN, module_bounds=BOUNDS)
     out = render(only(model), width=140)
     assert f"largest module Lipschitz constants: blocks.0.fc {fmt_num(10.0)}" in out
     assert "blocks.2.fc" in out and "blocks.3.fc" not in out

@@ -13,8 +13,7 @@ from typing import IO, Iterator, Mapping
 
 from rich.console import Console
 
-from modelcheck.diagnostics import FileMessage, RunReport, Severity
-from modelcheck.rule import Rule
+from modelcheck.diagnostics import FileMessage, RuleMeta, RunReport, Severity
 
 
 @contextmanager
@@ -57,13 +56,9 @@ def emit(
         out.write(text if text.endswith("\n") or not text else text + "\n")
 
 
-def _rules(report: RunReport, *, always: bool = False) -> Mapping[str, Rule]:
-    """Rule metadata for the reporters; loaded (which imports torch) only when a model was linted."""
-    if not report.models or not (always or any(m.findings for m in report.models)):
-        return {}
-    from modelcheck.registry import load_rules
-
-    return {r.code: r for r in load_rules().all}
+def _rules(report: RunReport, *, always: bool = False) -> Mapping[str, RuleMeta]:
+    """Rule metadata for the reporters: the report carries it (rendering never loads a plugin)."""
+    return {r.code: r for r in report.rules}
 
 
 def fail(message: str, fmt: str, *, root: Path, where: str = "<command line>", output: Path | None = None) -> None:

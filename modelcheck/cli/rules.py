@@ -52,7 +52,7 @@ def list_rules(
     else:
         from modelcheck.render.ruledoc import render_rules
 
-        render_rules({r.code: r for r in rules.all}, Console())
+        render_rules({r.code: r.meta for r in rules.all}, Console())
     raise typer.Exit(ExitCode.TOOL_ERROR if rules.problems else ExitCode.OK)
 
 
@@ -67,4 +67,4 @@ def show_rule(
         raise typer.Exit(ExitCode.TOOL_ERROR)
     from modelcheck.render.ruledoc import render_rule
 
-    render_rule(rule, Console())
+    render_rule(rule.meta, Console())

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 from modelcheck.diagnostics import Finding, Severity
 from modelcheck.ir import Graph, Node, SourceLoc
 from modelcheck.passes import PASSES, PassContext, load_builtin, run_passes
-from modelcheck.registry import INTERNAL_ERROR
+from modelcheck.registry import INTERNAL_ERROR, options_for
 from modelcheck.rule import Rule, RuleContext, Violation
 
 METRIC_PASSES = ("signal", "lipschitz")  # always run: every report carries their numbers (SPEC §2)
@@ -60,7 +60,7 @@ def run_checks(
             skipped_rules[", ".join(missing)].append(r.code)
             continue
         try:
-            violations = r.run(graph, rctx, {**options.get(r.name, {}), **options.get(r.code, {})})
+            violations = r.run(graph, rctx, options_for(r, options))
             found = [_finding(r, v, graph, severities.get(r.code), place) for v in violations]
         except Exception as exc:
             out.findings.append(_internal(f"rule {r.code} ({r.name})", exc, place))

@@ -117,23 +117,17 @@ def _lint_model(
     outcome = run_checks(graph, rules, ctx, rctx, severities=severities, options=settings.options, place=place)
     notes += outcome.notes
     findings = outcome.findings
-    extra: dict[str, Any] = {}
     profile = _profile(graph)
+    measured: Metrics | None = None
+    probe_device: str | None = None
     if settings.probe is not None:
-        findings, profile = _probe(model, found.tensors, graph, findings, profile, settings, meta, notes, extra)
+        findings, profile, measured, probe_device = _probe(model, found.tensors, graph, findings, profile, settings,
+                                                           meta, notes)
         findings = _selected(findings, rules, severities)
 
     kept, suppressed = suppressor.apply(findings, lambda f: Path(f.file) if f.file and f.line else None)
     kept.sort(key=lambda f: (-f.severity.rank, f.rule, f.line or 0, f.module or ""))
     signal, lipschitz = graph.facts.get("signal"), graph.facts.get("lipschitz")
-    extra["suppressed"] = suppressed
-    if getattr(lipschitz, "reason", None):
-        extra["lipschitz_reason"] = lipschitz.reason
-    modules = _module_bounds(graph)
-    if modules:
-        extra["lipschitz_modules"] = modules
-    if settings.debug and outcome.tracebacks:
-        extra["internal_tracebacks"] = outcome.tracebacks
     return ModelReport(
         file=job.src.display,
         model=cand.name,
@@ -148,7 +142,12 @@ def _lint_model(
         input_source=found.source,
         notes=tuple(dict.fromkeys(notes)),
         profile=profile,
-        extra=extra,
+        suppressed=suppressed,
+        lipschitz_reason=getattr(lipschitz, "reason", None) or None,
+        module_bounds=_module_bounds(graph),
+        measured=measured,
+        probe_device=probe_device,
+        internal_tracebacks=tuple(outcome.tracebacks) if settings.debug else (),
     )
 
 
@@ -200,12 +199,11 @@ def _probe(
     settings: Settings,
     meta: bool,
     notes: list[str],
-    extra: dict[str, Any],
-) -> tuple[list[Finding], tuple[LayerStat, ...]]:
-    """Replace the findings with the probe's (verdicts attached) and add what it measured."""
+) -> tuple[list[Finding], tuple[LayerStat, ...], Metrics | None, str | None]:
+    """The findings with the probe's verdicts attached, its profile, its measured gains and its device."""
     if meta or tensors is None:
         notes.append("probe skipped: it needs real weights and example inputs")
-        return findings, profile
+        return findings, profile, None, None
     from modelcheck.probe import ProbeOptions, run_probe
 
     given = {k: v for k, v in dataclasses.asdict(settings.probe).items() if v is not None}
@@ -215,7 +213,6 @@ def _probe(
         options = options.validated()
     result = run_probe(model, tensors, graph, tuple(findings), options)
     notes.extend(getattr(result, "notes", ()) or ())
-    if getattr(result, "metrics", None) is not None:
-        extra["measured"] = result.metrics
-    extra["probe_device"] = getattr(result, "device", None)
-    return list(result.findings), tuple(getattr(result, "profile", ()) or ()) or profile
+    device = getattr(result, "device", None)
+    return (list(result.findings), tuple(getattr(result, "profile", ()) or ()) or profile,
+            getattr(result, "metrics", None), str(device) if device else None)

@@ -15,7 +15,7 @@ import time
 from typing import Sequence
 
 from modelcheck.config.settings import Settings
-from modelcheck.diagnostics import FileMessage, RunReport, Severity
+from modelcheck.diagnostics import FileMessage, RuleMeta, RunReport, Severity
 from modelcheck.engine.file import lint_file
 from modelcheck.engine.records import (
     LAST_RUN,
@@ -51,8 +51,10 @@ def lint_paths(paths: Sequence[str], settings: Settings, *, rules: RuleSet | Non
             slots.append(item)
     jobs = [s for s in slots if isinstance(s, FileJob)]
     messages: list[FileMessage] = []
+    metadata: tuple[RuleMeta, ...] = ()
     if jobs:
         rules = rules if rules is not None else load_rules()
+        metadata = tuple(r.meta for r in rules.all)
         validate_selection(rules, settings)
         messages += [FileMessage(p.source, Severity.ERROR, f"rule plugin failed to load: {p.message}") for p in rules.problems]
         results = iter(_run_jobs(jobs, settings, rules))
@@ -64,7 +66,7 @@ def lint_paths(paths: Sequence[str], settings: Settings, *, rules: RuleSet | Non
     models = [m for s in slots if not isinstance(s, FileJob) for m in s[0]]
     messages = [m for s in slots if not isinstance(s, FileJob) for m in s[1]] + messages
     LAST_RUN.files, LAST_RUN.seconds = len(files), time.perf_counter() - t0
-    return RunReport(tuple(models), tuple(messages))
+    return RunReport(tuple(models), tuple(messages), metadata)
 
 
 def _prepare(src: SourceFile, settings: Settings) -> FileJob | FileResult | None:
@@ -89,9 +91,11 @@ def _prepare(src: SourceFile, settings: Settings) -> FileJob | FileResult | None
 
 
 def validate_selection(rules: RuleSet, settings: Settings) -> None:
-    """Raise ``ConfigError`` for a selector or severity key that matches no rule."""
+    """Raise ``ConfigError`` for a selector, severity key or rule option that matches no rule, and for an
+    option value of the wrong type: the configuration is checked before anything is linted."""
     rules.select(settings.select, settings.ignore, settings.extend_select)
     rules.severities(settings.severity)
+    rules.check_options(settings.options)
     for _, codes in settings.per_file_ignores:
         rules.select(("ALL",), codes)
 

@@ -172,7 +172,7 @@ class ProbeResult:
         return tuple(s.loss for s in self.steps)
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-safe dict (NaN/inf -> None) for ``ModelReport.extra["probe"]``."""
+        """A JSON-safe dict (NaN/inf -> None) for ``ModelReport.probe_summary``."""
         data = {
             "device": self.device,
             "seconds": self.seconds,

@@ -12,7 +12,7 @@ repository root where the format needs them) and nothing else:
 The string reporters return text without a trailing newline (``render_github`` returns ``""`` when
 there is nothing to annotate). Helpers (the number format itself is :mod:`modelcheck.numbers`): ``sparkline`` and
 ``profile`` (per-layer profile), ``findings`` (the findings table), ``locations`` (repo-relative
-paths), ``extra`` (the ``ModelReport.extra`` keys understood), ``style`` (colours and markers).
+paths), ``style`` (colours and markers).
 
 Stage 8. May import: records (``diagnostics``, ``numbers``, ``errors``) and the rule API's records
 (``modelcheck.rule``); never the engine, passes or the model.

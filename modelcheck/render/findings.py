@@ -9,11 +9,10 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from modelcheck.diagnostics import Finding, ModelReport
+from modelcheck.diagnostics import Finding, ModelReport, RuleMeta
 from modelcheck.numbers import fmt_num
 from modelcheck.render.ruledoc import short_description
 from modelcheck.render.style import FIX_STYLE, PROBE_TEXT, severity_style
-from modelcheck.rule import Rule
 
 WHOLE_MODEL = "(model)"
 SEP = "  "
@@ -70,7 +69,7 @@ def _num(value: object) -> str:
     )
 
 
-def legend(findings: Sequence[Finding], rules: Mapping[str, Rule] | None) -> list[Text]:
+def legend(findings: Sequence[Finding], rules: Mapping[str, RuleMeta] | None) -> list[Text]:
     """One line per distinct code: ``MC301 depth-gradient-vanishing: <summary>``."""
     seen: dict[str, Finding] = {}
     for f in findings:

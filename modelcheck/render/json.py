@@ -34,14 +34,6 @@ from modelcheck.diagnostics import (
     Severity,
 )
 from modelcheck.numbers import json_float, json_numbers, json_safe
-from modelcheck.render.extra import (
-    lipschitz_modules,
-    lipschitz_reason,
-    measured_metrics,
-    probe_device,
-    probe_summary,
-    suppressed,
-)
 
 SCHEMA_VERSION = 1
 
@@ -71,7 +63,7 @@ def summary_dict(report: RunReport) -> dict[str, int]:
         "warnings": report.count(Severity.WARNING),
         "infos": report.count(Severity.INFO),
         "tool_errors": report.tool_errors,
-        "suppressed": sum(suppressed(m) for m in report.models),
+        "suppressed": sum(m.suppressed for m in report.models),
     }
 
 
@@ -96,29 +88,29 @@ def _model(m: ModelReport, *, debug: bool) -> dict[str, Any]:
         "input_source": m.input_source,
         "notes": list(m.notes),
         "profile": [_layer(s) for s in m.profile],
-        "suppressed": suppressed(m),
+        "suppressed": m.suppressed,
         "seconds": json_float(m.seconds),
     }
-    measured = measured_metrics(m)
+    measured = m.measured
     if measured is not None:
         out["measured_metrics"] = metrics_dict(measured)
-    reason = lipschitz_reason(m)
+    reason = m.lipschitz_reason
     if reason is not None:
         out["lipschitz_reason"] = reason
-    modules = lipschitz_modules(m)
+    modules = m.module_bounds
     if modules:
         out["lipschitz_modules"] = [
             {"module": b.module, "bound": json_float(b.bound, inf=None), "method": b.method, "certified": b.certified}
             for b in modules
         ]
-    device = probe_device(m)
+    device = _probe_device(m)
     if device is not None:
         out["probe_device"] = device
-    summary = probe_summary(m)
+    summary = m.probe_summary
     if summary is not None:
         out["probe"] = json_safe(summary)
-    if debug and m.extra.get("internal_tracebacks"):
-        out["internal_tracebacks"] = json_safe(m.extra["internal_tracebacks"])
+    if debug and m.internal_tracebacks:
+        out["internal_tracebacks"] = list(m.internal_tracebacks)
     return out
 
 
@@ -154,3 +146,9 @@ def _layer(s: LayerStat) -> dict[str, Any]:
         "measured_activation_rms": json_float(s.measured_activation_rms),
         "measured_gradient_rms": json_float(s.measured_gradient_rms),
     }
+
+
+def _probe_device(m: ModelReport) -> str | None:
+    """Where the probe ran: the report's own field, else what the probe summary says."""
+    device = m.probe_device or (m.probe_summary or {}).get("device")
+    return str(device) if device else None

@@ -1,4 +1,4 @@
-"""Rule documentation: ``modelcheck rule CODE`` / ``modelcheck rules``, and the pieces of a rule's
+"""RuleMeta documentation: ``modelcheck rule CODE`` / ``modelcheck rules``, and the pieces of a rule's
 docstring that SARIF's ``shortDescription`` / ``fullDescription`` / ``help`` reuse.
 
 A rule's docstring is markdown with ``## What it does`` / ``## Why is this bad?`` / ``## Example`` /
@@ -16,8 +16,8 @@ from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
+from modelcheck.diagnostics import RuleMeta
 from modelcheck.render.style import severity_style
-from modelcheck.rule import Rule
 
 _HEADING = re.compile(r"^\s*#{1,6}\s*(?P<title>.+?)\s*#*\s*$")
 
@@ -46,7 +46,7 @@ def _section(doc: str, title: str) -> str:
     return ""
 
 
-def short_description(rule: Rule) -> str:
+def short_description(rule: RuleMeta) -> str:
     """One sentence: the docstring's first line that is not a heading (a title such as
     ``# MC301 ...`` or ``## What it does`` is skipped), else the rule's name."""
     for line in rule.doc.splitlines():
@@ -56,19 +56,19 @@ def short_description(rule: Rule) -> str:
     return rule.name
 
 
-def full_description(rule: Rule) -> str:
+def full_description(rule: RuleMeta) -> str:
     """The "What it does" section (plain paragraphs), else the whole docstring, else the summary."""
     what = _section(rule.doc, "What it does")
     return what or rule.doc.strip() or short_description(rule)
 
 
-def rule_family(rule: Rule) -> str | None:
+def rule_family(rule: RuleMeta) -> str | None:
     """``modelcheck_rules.signal.depth_gradient`` -> ``signal`` (the folder the rule lives in)."""
     parts = rule.origin.split(".")
     return parts[-2] if len(parts) >= 3 else None
 
 
-def rule_title(rule: Rule) -> Text:
+def rule_title(rule: RuleMeta) -> Text:
     """``MC301 (depth-gradient-vanishing), default severity: error``."""
     return Text.assemble(
         (rule.code, "bold"),
@@ -77,17 +77,24 @@ def rule_title(rule: Rule) -> Text:
     )
 
 
-def render_rule(rule: Rule, console: Console) -> None:
+def render_rule(rule: RuleMeta, console: Console) -> None:
     """``modelcheck rule CODE``: the title line, then the docstring as markdown."""
     console.print(rule_title(rule))
     if rule.requires:
         console.print(Text(f"analyses: {', '.join(rule.requires)}", style="dim"))
+    if rule.options:
+        opts = ", ".join(f"{k} = {_toml(v)}" for k, v in rule.options.items())
+        console.print(Text(f"options ([tool.modelcheck.options.{rule.code}]): {opts}", style="dim"))
     console.print()
     # hyperlinks=False prints the URL itself, which survives a log without terminal links
     console.print(Markdown(rule.doc.strip() or short_description(rule), hyperlinks=False))
 
 
-def render_rules(rules: Mapping[str, Rule] | Iterable[Rule], console: Console) -> None:
+def _toml(v: object) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else repr(v) if not isinstance(v, str) else f'"{v}"'
+
+
+def render_rules(rules: Mapping[str, RuleMeta] | Iterable[RuleMeta], console: Console) -> None:
     """``modelcheck rules``: one row per rule, sorted by code."""
     items = rules.values() if isinstance(rules, Mapping) else rules
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)

@@ -19,11 +19,10 @@ from typing import Any, Mapping
 from urllib.parse import quote
 
 import modelcheck
-from modelcheck.diagnostics import Finding, ModelReport, RunReport, Severity
+from modelcheck.diagnostics import Finding, ModelReport, RuleMeta, RunReport, Severity
 from modelcheck.numbers import json_numbers
 from modelcheck.render.locations import anchor, repo_relative
 from modelcheck.render.ruledoc import full_description, rule_family, short_description
-from modelcheck.rule import Rule
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/modelcheck/"
@@ -32,17 +31,17 @@ FINGERPRINT_KEY = "modelcheck/v1"
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
-def render_sarif(report: RunReport, rules: Mapping[str, Rule], *, root: Path) -> str:
+def render_sarif(report: RunReport, rules: Mapping[str, RuleMeta], *, root: Path) -> str:
     """The run as a SARIF log (no trailing newline)."""
     return json.dumps(sarif_log(report, rules, root=root), indent=2, allow_nan=False)
 
 
-def sarif_log(report: RunReport, rules: Mapping[str, Rule], *, root: Path) -> dict[str, Any]:
+def sarif_log(report: RunReport, rules: Mapping[str, RuleMeta], *, root: Path) -> dict[str, Any]:
     descriptors = [_descriptor(r) for r in sorted(rules.values(), key=lambda r: r.code)]
     index = {d["id"]: i for i, d in enumerate(descriptors)}
     for m in report.models:
         for f in m.findings:
-            if f.rule not in index:  # a code no Rule was given for: still needs a descriptor
+            if f.rule not in index:  # a code no RuleMeta was given for: still needs a descriptor
                 index[f.rule] = len(descriptors)
                 descriptors.append(_bare_descriptor(f))
     seen: dict[str, int] = {}
@@ -71,7 +70,7 @@ def sarif_log(report: RunReport, rules: Mapping[str, Rule], *, root: Path) -> di
     }
 
 
-def _descriptor(rule: Rule) -> dict[str, Any]:
+def _descriptor(rule: RuleMeta) -> dict[str, Any]:
     doc = rule.doc.strip() or short_description(rule)
     tags = ["modelcheck"] + [t for t in (rule_family(rule),) if t]
     return {

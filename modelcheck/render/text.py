@@ -18,17 +18,11 @@ from modelcheck.diagnostics import (
     Metrics,
     ModelReport,
     ModuleBound,
+    RuleMeta,
     RunReport,
     Severity,
 )
 from modelcheck.numbers import fmt_count, fmt_num
-from modelcheck.render.extra import (
-    lipschitz_modules,
-    lipschitz_reason,
-    measured_metrics,
-    probe_device,
-    suppressed,
-)
 from modelcheck.render.findings import findings_table, legend
 from modelcheck.render.profile import ProfileView
 from modelcheck.render.style import (
@@ -37,7 +31,6 @@ from modelcheck.render.style import (
     TOOL_ERROR_STYLE,
     severity_style,
 )
-from modelcheck.rule import Rule
 
 SEP = " \u00b7 "  # middle dot between header facts
 
@@ -46,7 +39,7 @@ def render_text(
     report: RunReport,
     console: Console,
     *,
-    rules: Mapping[str, Rule] | None = None,
+    rules: Mapping[str, RuleMeta] | None = None,
     verbose: bool = False,
 ) -> None:
     """Print ``report`` to ``console``, grouped by file in the order files first appear."""
@@ -97,8 +90,8 @@ class ModelView:
         facts = _facts(m, verbose=self.verbose)
         if facts:
             yield _indent(Text(SEP.join(facts), NOTE_STYLE))
-        yield _indent(metrics_text(m.metrics, measured_metrics(m), lipschitz_reason(m)))
-        bounds = lipschitz_modules(m)
+        yield _indent(metrics_text(m.metrics, m.measured, m.lipschitz_reason))
+        bounds = m.module_bounds
         if bounds:
             yield _indent(module_bounds_text(bounds, limit=None if self.verbose else 3))
         if m.findings:
@@ -119,7 +112,7 @@ def _facts(m: ModelReport, *, verbose: bool) -> list[str]:
         facts.append(f"traced with {m.tracer}")
     if m.input_source:
         facts.append(f"inputs: {m.input_source}")
-    device = probe_device(m)
+    device = _probe_device(m)
     if device:
         facts.append(f"probed on {device}")
     if verbose and m.seconds is not None:
@@ -198,7 +191,7 @@ def summary_line(report: RunReport) -> Text:
     if report.tool_errors:
         out.append("; ")
         out.append(_plural(report.tool_errors, "tool error"), TOOL_ERROR_STYLE)
-    hidden = sum(suppressed(m) for m in report.models)
+    hidden = sum(m.suppressed for m in report.models)
     if hidden:
         out.append(f"; {hidden} suppressed", NOTE_STYLE)
     return out
@@ -206,3 +199,9 @@ def summary_line(report: RunReport) -> Text:
 
 def _indent(renderable: RenderableType) -> Padding:
     return Padding(renderable, (0, 0, 0, 2), expand=False)
+
+
+def _probe_device(m: ModelReport) -> str | None:
+    """Where the probe ran: the report's own field, else what the probe summary says."""
+    device = m.probe_device or (m.probe_summary or {}).get("device")
+    return str(device) if device else None

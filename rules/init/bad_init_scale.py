@@ -175,4 +175,7 @@ def check(graph: Graph, options: Mapping[str, object]) -> Iterator[Violation]:
             yield info
 
 
-RULE = rule(code="MC201", name="bad-init-scale", severity="warning", requires=("structure",))(check)
+RULE = rule(
+    code="MC201", name="bad-init-scale", severity="warning", requires=("structure",),
+    options={"warn-decades": float(WARN), "error-decades": float(ERROR)},
+)(check)

@@ -106,4 +106,7 @@ def check(graph: Graph, options: Mapping[str, object]) -> Iterator[Violation]:
         )
 
 
-RULE = rule(code="MC203", name="embedding-scale", severity="warning")(check)
+RULE = rule(
+    code="MC203", name="embedding-scale", severity="warning",
+    options={"max-logit-std": float(LOGIT_STD)},
+)(check)

@@ -115,4 +115,5 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
 RULE = rule(
     code="MC401", name="excessive-local-sensitivity", severity="warning", requires=("lipschitz", "jacobian"),
     opt_in=True,
+    options={"max-kappa": float(MAX_KAPPA), "autolip-info-log10": float(AUTOLIP_INFO_LOG10)},
 )(check)

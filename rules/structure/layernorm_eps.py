@@ -108,4 +108,7 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
         )
 
 
-RULE = rule(code="MC205", name="layernorm-eps-too-small", severity="warning", requires=("structure", "signal"))(check)
+RULE = rule(
+    code="MC205", name="layernorm-eps-too-small", severity="warning", requires=("structure", "signal"),
+    options={"rms-factor": float(RMS_FACTOR)},
+)(check)

@@ -107,4 +107,7 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
         )
 
 
-RULE = rule(code="MC101", name="missing-skip-connection", severity="warning", requires=("structure",))(check)
+RULE = rule(
+    code="MC101", name="missing-skip-connection", severity="warning", requires=("structure",),
+    options={"warn-depth": int(WARN_DEPTH), "error-depth": int(ERROR_DEPTH)},
+)(check)

@@ -91,4 +91,7 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
         )
 
 
-RULE = rule(code="MC104", name="post-ln-transformer", severity="warning", requires=("structure", "signal"))(check)
+RULE = rule(
+    code="MC104", name="post-ln-transformer", severity="warning", requires=("structure", "signal"),
+    options={"info-blocks": int(INFO_BLOCKS), "warn-blocks": int(WARN_BLOCKS)},
+)(check)

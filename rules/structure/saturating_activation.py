@@ -136,4 +136,7 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
             )
 
 
-RULE = rule(code="MC103", name="saturating-activation", severity="warning", requires=("structure", "signal"))(check)
+RULE = rule(
+    code="MC103", name="saturating-activation", severity="warning", requires=("structure", "signal"),
+    options={"warn-chi": float(WARN_CHI), "error-chi": float(ERROR_CHI)},
+)(check)

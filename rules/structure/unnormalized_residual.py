@@ -143,4 +143,7 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
                             severity=severity, fix=FIX, numbers=numbers)
 
 
-RULE = rule(code="MC102", name="unnormalized-residual", severity="error", requires=("structure", "signal"))(check)
+RULE = rule(
+    code="MC102", name="unnormalized-residual", severity="error", requires=("structure", "signal"),
+    options={"min-blocks": int(MIN_BLOCKS)},
+)(check)

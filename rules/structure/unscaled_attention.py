@@ -124,4 +124,7 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
     yield Violation(msg, node=node, module=module, severity=severity, fix=FIX, numbers=numbers)
 
 
-RULE = rule(code="MC105", name="unscaled-attention", severity="warning", requires=("structure", "signal"))(check)
+RULE = rule(
+    code="MC105", name="unscaled-attention", severity="warning", requires=("structure", "signal"),
+    options={"warn-sigma": float(WARN_SIGMA)},
+)(check)
