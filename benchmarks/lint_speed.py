@@ -94,8 +94,7 @@ def time_passes(model: Any, inputs: tuple[Any, ...], *, meta: bool) -> dict[str,
     graph = trace_model(model, inputs)
     out.update(trace_s=round(time.perf_counter() - t0, 3), tracer=graph.tracer, pass_s={})
     load_builtin()
-    settings = {"model": model, "meta": meta, "bounds": "fast", "norm_rows": rows.values if rows else None}
-    ctx = PassContext(inputs=inputs, meta=meta, settings=settings)
+    ctx = PassContext(inputs=inputs, meta=meta, model=model, bounds="fast", norm_rows=rows.values if rows else None)
     done: set[str] = set()
 
     def run(name: str) -> None:  # dependencies first, each timed on its own

@@ -41,7 +41,7 @@ def gpt2_class() -> float:
     x = torch.randn(2, 16, 768)
     graph = to_ir(model, x)
     spectral._CACHE.clear()
-    ctx = PassContext(inputs=(x,), settings={"model": model})
+    ctx = PassContext(inputs=(x,), model=model)
     t0 = time.perf_counter()
     run_passes(graph, ["init_stats"], ctx)
     t1 = time.perf_counter()

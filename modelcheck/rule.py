@@ -48,10 +48,11 @@ class Violation:
 
 @dataclass(frozen=True)
 class RuleContext:
+    """Where a rule runs: the model's name, its file, and whether example inputs were found."""
+
     model: str
     file: str
     has_inputs: bool = True
-    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from torch import nn
 
 from modelcheck.ir import Graph, ModuleInfo, Node, Op, TensorMeta
 from modelcheck.numerics.jacobian_norm import jacobian_norm
-from modelcheck.passes import PassContext, run_passes
+from modelcheck.passes import JacobianOptions, PassContext, run_passes
 
 
 @pytest.fixture(autouse=True)
@@ -90,9 +90,11 @@ def test_output_independent_of_input_gives_zero() -> None:
     assert got.norm == 0.0
 
 
-def _run(model: nn.Module, x: torch.Tensor, **settings: object) -> Graph:
+def _run(model: nn.Module, x: torch.Tensor, **jacobian: object) -> Graph:
     g = to_ir(model, x)
-    ctx = PassContext(inputs=(x,), settings={"model": model, **settings})
+    # A generous budget: these tests are about the numbers, and a loaded CI machine must not cut them short.
+    jacobian = {"budget_s": 60.0, **jacobian}
+    ctx = PassContext(inputs=(x,), model=model, jacobian=JacobianOptions(**jacobian))  # type: ignore[arg-type]
     run_passes(g, ["jacobian"], ctx)
     g.facts["_ctx"] = ctx
     return g
@@ -102,7 +104,7 @@ def test_pass_gives_per_module_and_model_norms_and_kappa() -> None:
     torch.manual_seed(4)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), Residual(nn.Linear(16, 16)), nn.LayerNorm(16), nn.Linear(16, 4))
     x = torch.randn(5, 8)
-    g = _run(model, x, jacobian_max_iters=200)
+    g = _run(model, x, max_iters=200)
     s = g.facts["jacobian"]
     assert set(s.per_module) == {"0", "2.body.0", "3", "4"}
     lin = s.per_module["0"]
@@ -121,7 +123,7 @@ def test_batchnorm_train_mode_uses_batch_statistics_and_restores_buffers() -> No
     model.train()
     x = torch.randn(8, 6, dtype=torch.float64)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    g = _run(model, x, jacobian_mode="train", jacobian_max_iters=500, jacobian_tol=1e-12)
+    g = _run(model, x, mode="train", max_iters=500, tol=1e-12)
     s = g.facts["jacobian"]
     assert s.mode == "train" and s.model.method == "double-vjp"
     for k, v in model.state_dict().items():
@@ -185,7 +187,7 @@ def test_token_model_perturbs_the_embedding_output() -> None:
         parameters=dict(model.named_parameters()),
         modules={p: ModuleInfo(p, type(m).__name__, None, 0) for p, m in model.named_modules()},
     )
-    run_passes(g, ["jacobian"], PassContext(inputs=(ids,), settings={"model": model, "jacobian_max_iters": 300}))
+    run_passes(g, ["jacobian"], PassContext(inputs=(ids,), model=model, jacobian=JacobianOptions(max_iters=300, budget_s=60.0)))
     s = g.facts["jacobian"]
     assert s.x == "output of embedding 'tok'"
     e = model.tok(ids).detach()
@@ -203,7 +205,7 @@ def test_token_model_perturbs_the_embedding_output() -> None:
 )
 def test_pass_skips_with_a_reason(settings: dict, meta: bool, why: str) -> None:
     g = to_ir(nn.Sequential(nn.Linear(2, 2)), torch.randn(1, 2))
-    ctx = PassContext(inputs=(torch.randn(1, 2),), meta=meta, settings=settings)
+    ctx = PassContext(inputs=(torch.randn(1, 2),), meta=meta, **settings)
     run_passes(g, ["jacobian"], ctx)
     assert why in ctx.skipped["jacobian"]
     assert "jacobian" not in g.facts
@@ -211,7 +213,7 @@ def test_pass_skips_with_a_reason(settings: dict, meta: bool, why: str) -> None:
 
 def test_time_budget_is_respected() -> None:
     model = nn.Sequential(*[nn.Linear(64, 64) for _ in range(6)])
-    g = _run(model, torch.randn(4, 64), jacobian_budget_s=0.0)
+    g = _run(model, torch.randn(4, 64), budget_s=0.0)
     s = g.facts["jacobian"]
     assert len(s.per_module) <= 1 and s.model is not None and s.model.iters == 1
     assert math.isfinite(s.model.norm)
@@ -242,7 +244,8 @@ def test_traced_hugging_face_llama_gets_kappa_and_an_attention_reason() -> None:
     model = tf.LlamaForCausalLM(cfg).train()
     ids = torch.randint(0, 300, (2, 12))
     g = trace.trace_model(model, (ids,))
-    run_passes(g, ["lipschitz", "jacobian"], PassContext(inputs=(ids,), settings={"model": model}))
+    ctx = PassContext(inputs=(ids,), model=model, jacobian=JacobianOptions(budget_s=60.0))
+    run_passes(g, ["lipschitz", "jacobian"], ctx)
     lip, jac = g.facts["lipschitz"], g.facts["jacobian"]
     assert lip.upper_bound is None and lip.reason.startswith("unbounded: dot-product attention at model.layers.0")
     assert jac.x == "output of embedding 'model.embed_tokens'"

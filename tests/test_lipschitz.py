@@ -28,7 +28,7 @@ def _one_thread():  # type: ignore[no-untyped-def]
 
 def lipschitz(model: nn.Module, x: torch.Tensor, *, with_model: bool = True) -> tuple[Graph, LipschitzSummary]:
     g = to_ir(model, x)
-    ctx = PassContext(inputs=(x,), settings={"model": model} if with_model else {})
+    ctx = PassContext(inputs=(x,), model=model if with_model else None)
     run_passes(g, ["lipschitz"], ctx)
     return g, g.facts["lipschitz"]
 
@@ -207,7 +207,7 @@ def test_meta_model_gets_flagged_estimates_from_init_statistics() -> None:
     real = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 128))
     g = to_ir(real, torch.randn(2, 256))
     g.parameters = dict(m.named_parameters())  # same graph, no weights
-    ctx = PassContext(meta=True, init_records=rec.resolve(m), settings={"model": m})
+    ctx = PassContext(meta=True, init_records=rec.resolve(m), model=m)
     run_passes(g, ["lipschitz"], ctx)
     s = g.facts["lipschitz"]
     assert not s.certified

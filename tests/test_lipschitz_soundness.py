@@ -15,7 +15,7 @@ from lipschitz_ir import Concat, Residual, to_ir
 from torch import nn
 
 from modelcheck.numerics.jacobian_norm import jacobian_norm
-from modelcheck.passes import PassContext, run_passes
+from modelcheck.passes import JacobianOptions, PassContext, run_passes
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ def certified_vs_local(model: nn.Module, x: torch.Tensor) -> tuple[float, float]
     model = model.double().eval()
     x = x.double()
     g = to_ir(model, x)
-    run_passes(g, ["lipschitz"], PassContext(inputs=(x,), settings={"model": model}))
+    run_passes(g, ["lipschitz"], PassContext(inputs=(x,), model=model))
     bound = g.facts["lipschitz"].upper_bound
     local = jacobian_norm(lambda t: model(t), x, **PI).norm
     return bound, local
@@ -212,7 +212,7 @@ def test_jacobian_pass_per_module_norms_within_per_op_bounds() -> None:
     run_passes(
         g,
         ["lipschitz", "jacobian"],
-        PassContext(inputs=(x,), settings={"model": model, "jacobian_max_iters": 300, "jacobian_tol": 1e-10}),
+        PassContext(inputs=(x,), model=model, jacobian=JacobianOptions(max_iters=300, tol=1e-10, budget_s=60.0)),
     )
     jac = g.facts["jacobian"]
     checked = 0
@@ -253,7 +253,7 @@ def test_corpus_local_norm_within_autolip(path: Path) -> None:
     inputs = tuple(t.double() if t.is_floating_point() else t for t in mod.example_inputs())
     g = trace.trace_model(model, inputs)
     run_passes(
-        g, ["lipschitz", "jacobian"], PassContext(inputs=inputs, settings={"model": model, "jacobian_budget_s": 3})
+        g, ["lipschitz", "jacobian"], PassContext(inputs=inputs, model=model, jacobian=JacobianOptions(budget_s=3))
     )
     s, j = g.facts["lipschitz"], g.facts["jacobian"]
     assert j.model is not None

@@ -205,7 +205,7 @@ def analyse_70b_on_meta() -> dict[str, float]:
     except Exception:
         g = _leaf_chain_ir(model)
     t2 = time.perf_counter()
-    ctx = PassContext(meta=True, init_records=records, settings={"model": model})
+    ctx = PassContext(meta=True, init_records=records, model=model)
     run_passes(g, ["init_stats", "lipschitz"], ctx)
     t3 = time.perf_counter()
     stats, lip = g.facts["init_stats"], g.facts["lipschitz"]

@@ -120,11 +120,11 @@ def build(spec: Spec) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
 def analyse(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[Any, list[tuple[str, Violation]]]:
     """The linter's whole static path on a live model: trace, passes, then every installed rule."""
     graph = trace_model(model, inputs)
-    ctx = PassContext(inputs=inputs, settings={"model": model})
+    ctx = PassContext(inputs=inputs, model=model)
     run_passes(graph, PASSES, ctx)
     assert not ctx.skipped, ctx.skipped
     done = set(PASSES) | {"init_stats"}  # and their dependencies; rules needing others (jacobian) are skipped,
-    rctx = RuleContext(model=type(model).__name__, file="<random>", has_inputs=True, settings={})  # as the CLI does
+    rctx = RuleContext(model=type(model).__name__, file="<random>", has_inputs=True, )  # as the CLI does
     rules = [r for r in load_rules().select(("ALL",), (), ()) if set(r.requires) <= done]
     assert len(rules) >= 10
     found = [(r.code, v) for r in rules for v in r.run(graph, rctx, {})]
@@ -174,7 +174,7 @@ def test_random_stack_lipschitz_bound_is_sound(spec: Spec) -> None:
     model = model.double().eval()
     x = x.double()[:4]
     graph = trace_model(model, (x,))
-    run_passes(graph, ["lipschitz"], PassContext(inputs=(x,), settings={"model": model}))
+    run_passes(graph, ["lipschitz"], PassContext(inputs=(x,), model=model))
     bound = graph.facts["lipschitz"].upper_bound
     assert bound is not None, graph.facts["lipschitz"].reason  # linear/conv/norm/act stacks are bounded
     local = jacobian_norm(lambda t: model(t), x, max_iters=60, tol=1e-8).norm  # any iterate is a lower bound

@@ -167,7 +167,7 @@ def test_mc401_fixture_models(name: str) -> None:
     model, inputs = load(name)
     model.train()
     g = graph_of(model, inputs)
-    ctx = PassContext(inputs=inputs, settings={"model": model})
+    ctx = PassContext(inputs=inputs, model=model)
     run_passes(g, ["lipschitz", "jacobian"], ctx)
     found = run(g)
     assert any(v.severity is None for v in found) is warn, [v.message for v in found]

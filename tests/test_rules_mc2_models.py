@@ -112,7 +112,7 @@ def _inputs(mod: ModuleType) -> tuple[Any, ...]:
 def lint(path: Path) -> dict[str, list[Violation]]:
     model, inputs = _load(path)
     graph = trace.trace_model(model, inputs)
-    ctx = PassContext(inputs=inputs, settings={"model": model})
+    ctx = PassContext(inputs=inputs, model=model)
     run_passes(graph, ["init_stats", "structure", "signal"], ctx)
     assert not ctx.skipped, ctx.skipped
     return {code: violations(m, graph) for code, m in RULES.items()}
@@ -155,7 +155,7 @@ def lint_meta(path: Path) -> dict[str, list[Violation]]:
         model = _model_class(mod)()
     meta_inputs = tuple(x.to("meta") for x in inputs)
     graph = trace.trace_model(model, meta_inputs)
-    ctx = PassContext(inputs=None, meta=True, init_records=rec.resolve(model), settings={"model": model})
+    ctx = PassContext(inputs=None, meta=True, init_records=rec.resolve(model), model=model)
     run_passes(graph, ["init_stats", "structure", "signal"], ctx)
     assert not ctx.skipped, ctx.skipped
     return {code: violations(m, graph) for code, m in RULES.items()}

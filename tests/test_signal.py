@@ -138,7 +138,7 @@ CASES = [
 
 def predict(model: nn.Module, inputs: tuple[torch.Tensor, ...]):
     graph = trace_model(model, inputs)
-    run_passes(graph, ["signal"], PassContext(inputs=inputs, settings={"model": model}))
+    run_passes(graph, ["signal"], PassContext(inputs=inputs, model=model))
     return graph
 
 

@@ -104,14 +104,11 @@ def _lint_model(
     notes[:0] = graph.notes
     place = Place(job.src.path, job.src.display, cand.line)
     ctx = PassContext(
-        inputs=found.tensors, meta=meta, init_records=init_records,
-        settings={
-            "options": settings.options, "meta": meta, "model": model, "bounds": settings.bounds,
-            "norm_rows": rows.values if rows is not None else None,
-        },
+        inputs=found.tensors, meta=meta, init_records=init_records, model=model, bounds=settings.bounds,
+        norm_rows=rows.values if rows is not None else None,
     )
     rctx = RuleContext(
-        model=cand.name, file=job.src.display, has_inputs=found.tensors is not None, settings={"options": settings.options}
+        model=cand.name, file=job.src.display, has_inputs=found.tensors is not None
     )
     torch.manual_seed(0)
     outcome = run_checks(graph, rules, ctx, rctx, severities=severities, options=settings.options, place=place)

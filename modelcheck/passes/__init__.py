@@ -30,14 +30,32 @@ _BUILTIN = (
 )
 
 
+@dataclass(frozen=True)
+class JacobianOptions:
+    """How hard the jacobian pass tries: a linter spends seconds, not minutes."""
+
+    mode: str = "eval"  # "train": by double-VJP in training mode, buffers restored afterwards
+    max_iters: int = 30
+    tol: float = 1e-4
+    budget_s: float = 2.0  # the whole pass
+    max_modules: int = 256  # per-module norms for at most this many modules
+
+
 @dataclass
 class PassContext:
-    """What passes may read besides the graph. ``inputs`` are None on meta or when none were found."""
+    """What passes may read besides the graph, typed: a pass asks for nothing else.
+
+    ``inputs`` are None on meta or when none were found; ``model`` is the live module where passes may
+    run it locally (local simulation, Jacobian norms, norm-row statistics), None where they may not.
+    """
 
     inputs: tuple[Any, ...] | None = None
     meta: bool = False
     init_records: Mapping[str, Any] = field(default_factory=dict)  # param name -> InitRecord
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    model: Any = None  # the nn.Module (typed loosely: this package does not import torch.nn)
+    bounds: str = "fast"  # Lipschitz bounds: "fast" | "tight"
+    norm_rows: Mapping[str, Any] | None = None  # norm-row statistics the input check's forward took
+    jacobian: JacobianOptions = field(default_factory=JacobianOptions)
     skipped: dict[str, str] = field(default_factory=dict)  # pass name -> why it did not run
 
 

@@ -5,8 +5,8 @@ it received at the example input (``node.facts["jacobian"]`` on its first node),
 model from x to y as SPEC §2 defines them (x: the first float input, or the first embedding's output
 for token ids), with κ(x) = ‖J(x)‖·rms(x)/rms(f(x)). Stored in ``graph.facts["jacobian"]``.
 
-Needs the live model (``ctx.settings["model"]``) and real inputs; skipped on meta. Runs in eval mode
-unless ``ctx.settings["jacobian_mode"] == "train"`` (then by double-VJP, buffers restored afterwards).
+Needs the live model (``ctx.model``) and real inputs; skipped on meta. Runs in eval mode unless
+``ctx.jacobian.mode == "train"`` (then by double-VJP, buffers restored afterwards).
 Settings: ``jacobian_max_iters`` (30), ``jacobian_tol`` (1e-4), ``jacobian_budget_s`` (2: the whole
 model may use 60%, the modules the rest), ``jacobian_max_modules`` (256).
 """
@@ -31,16 +31,15 @@ _MODULE_OPS = (Op.LINEAR, Op.CONV, Op.NORM, Op.ATTENTION, Op.RECURRENT)
 
 @register(JACOBIAN)
 def run(graph: Graph, ctx: PassContext) -> None:
-    model = ctx.settings.get("model")
+    model = ctx.model
     why = _unavailable(model, ctx)
     if why:
         ctx.skipped[JACOBIAN] = why
         return
-    s = ctx.settings
-    training = s.get("jacobian_mode", "eval") == "train"
-    opts = dict(max_iters=int(s.get("jacobian_max_iters", 30)), tol=float(s.get("jacobian_tol", 1e-4)),
-                functional=not training)
-    budget = float(s.get("jacobian_budget_s", 2.0))  # a linter: seconds, not minutes
+    s = ctx.jacobian
+    training = s.mode == "train"
+    opts = dict(max_iters=int(s.max_iters), tol=float(s.tol), functional=not training)
+    budget = float(s.budget_s)  # a linter: seconds, not minutes
     notes: list[str] = []
     inputs = tuple(ctx.inputs or ())
 
@@ -58,7 +57,7 @@ def run(graph: Graph, ctx: PassContext) -> None:
     except Exception as exc:
         notes.append(f"whole-model local norm failed: {exc}")
 
-    firsts = _module_nodes(graph, model, int(s.get("jacobian_max_modules", 256)), notes)
+    firsts = _module_nodes(graph, model, int(s.max_modules), notes)
     per_module: dict[str, JacobianFact] = {}
     captured = capture.on_inputs(model, inputs, firsts, _snapshot, training=training) if firsts else {}
     with capture.mode(model, training):

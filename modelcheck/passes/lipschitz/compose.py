@@ -35,10 +35,10 @@ _WEIGHT_OPS = (Op.LINEAR, Op.CONV, Op.NORM, Op.MATMUL)
 
 @register(LIPSCHITZ, requires=("init_stats",))
 def run(graph: Graph, ctx: PassContext) -> None:
-    model = ctx.settings.get("model")
-    env = ops.Env(graph, model, bounds=str(ctx.settings.get("bounds") or "fast"))
+    model = ctx.model
+    env = ops.Env(graph, model, bounds=ctx.bounds or "fast")
     if model is not None and ctx.inputs is not None and not ctx.meta and not _any_meta(model):
-        taken = ctx.settings.get("norm_rows")  # by the input check's forward, when it ran in eval mode
+        taken = ctx.norm_rows  # by the input check's forward, when it ran in eval mode
         env.row_var = dict(taken) if taken is not None else _norm_row_variances(model, ctx.inputs, env)
     _find_fusions(graph, env)
     # a dry run collects every spectral question, answered in shape-grouped batches before the real one

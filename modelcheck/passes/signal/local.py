@@ -26,7 +26,7 @@ class LocalTransfer(NamedTuple):
 
 
 def simulate(graph: Graph, node: Node, ins: Sequence[SignalState | None], ctx: PassContext) -> LocalTransfer | None:
-    model = ctx.settings.get("model")
+    model = ctx.model
     x_state = ins[0] if ins else None
     if model is None or x_state is None or not node.module_path or node.op not in (Op.RECURRENT, Op.OTHER):
         return None
