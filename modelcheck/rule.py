@@ -61,7 +61,8 @@ class Rule:
     name: str
     severity: Severity
     check: Callable[..., Iterable[Violation]]
-    requires: tuple[str, ...] = ()  # pass names (see modelcheck.passes)
+    requires: tuple[str, ...] = ()  # pass names (see modelcheck.passes): the rule is skipped without them
+    optional: tuple[str, ...] = ()  # passes the rule reads when they ran, and does without otherwise
     doc: str = ""
     origin: str = ""  # the module that defined it
     opt_in: bool = False  # costly rules: "ALL" does not enable them, a code, prefix or name does
@@ -95,6 +96,11 @@ class Rule:
             out[key] = _coerce(value, self.options[key], f"{where} {key}", self)
         return out
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Every pass whose facts the rule reads: the engine runs exactly these (and the report's own)."""
+        return tuple(dict.fromkeys((*self.requires, *self.optional)))
+
     def run(self, graph: Graph, ctx: RuleContext, options: Mapping[str, Any]) -> list[Violation]:
         available = {"graph": graph, "options": options, "ctx": ctx}
         wanted = inspect.signature(self.check).parameters
@@ -120,8 +126,8 @@ _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str:
 
 
 def rule(
-    *, code: str, name: str, severity: Severity | str, requires: Iterable[str] = (), opt_in: bool = False,
-    options: Mapping[str, OptionValue] | None = None,
+    *, code: str, name: str, severity: Severity | str, requires: Iterable[str] = (), optional: Iterable[str] = (),
+    opt_in: bool = False, options: Mapping[str, OptionValue] | None = None,
 ) -> Callable[[Callable[..., Iterable[Violation]]], Rule]:
     """Declare a rule: ``RULE = rule(code="MC101", name="...", severity="warning")(check)``."""
     for key, default in (options or {}).items():
@@ -144,6 +150,7 @@ def rule(
             severity=Severity(severity),
             check=check,
             requires=tuple(requires),
+            optional=tuple(optional),
             doc=doc,
             origin=check.__module__,
             opt_in=opt_in,

@@ -50,7 +50,7 @@ def run_checks(
     place: Place,
 ) -> Outcome:
     out = Outcome()
-    wanted = list(dict.fromkeys([p for r in rules for p in r.requires] + list(METRIC_PASSES)))
+    wanted = list(dict.fromkeys([p for r in rules for p in r.reads] + list(METRIC_PASSES)))
     _run_passes(graph, wanted, ctx, out, place)
     skipped_rules: dict[str, list[str]] = defaultdict(list)
     for r in rules:

@@ -176,6 +176,6 @@ def check(graph: Graph, options: Mapping[str, object]) -> Iterator[Violation]:
 
 
 RULE = rule(
-    code="MC201", name="bad-init-scale", severity="warning", requires=("structure",),
+    code="MC201", name="bad-init-scale", severity="warning", requires=("structure",), optional=("signal",),
     options={"warn-decades": float(WARN), "error-decades": float(ERROR)},
 )(check)

@@ -137,4 +137,4 @@ def check(graph: Graph) -> Iterator[Violation]:
         yield info
 
 
-RULE = rule(code="MC204", name="dead-relu-risk", severity="warning", requires=("signal",))(check)
+RULE = rule(code="MC204", name="dead-relu-risk", severity="warning", requires=("signal",), optional=("depth", "structure"))(check)

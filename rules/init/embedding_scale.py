@@ -107,6 +107,6 @@ def check(graph: Graph, options: Mapping[str, object]) -> Iterator[Violation]:
 
 
 RULE = rule(
-    code="MC203", name="embedding-scale", severity="warning",
+    code="MC203", name="embedding-scale", severity="warning", optional=("init_stats", "signal", "structure"),
     options={"max-logit-std": float(LOGIT_STD)},
 )(check)

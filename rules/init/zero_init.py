@@ -187,4 +187,4 @@ def check(graph: Graph) -> Iterator[Violation]:
         )
 
 
-RULE = rule(code="MC202", name="zero-init-symmetry", severity="warning", requires=("structure",))(check)
+RULE = rule(code="MC202", name="zero-init-symmetry", severity="warning", requires=("structure",), optional=("signal",))(check)

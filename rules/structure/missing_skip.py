@@ -108,6 +108,6 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
 
 
 RULE = rule(
-    code="MC101", name="missing-skip-connection", severity="warning", requires=("structure",),
+    code="MC101", name="missing-skip-connection", severity="warning", requires=("structure",), optional=("depth", "signal"),
     options={"warn-depth": int(WARN_DEPTH), "error-depth": int(ERROR_DEPTH)},
 )(check)
