@@ -9,8 +9,9 @@ import re
 import sys
 import sysconfig
 import traceback
+from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import torch
 
@@ -30,19 +31,61 @@ def _library_dirs() -> tuple[str, ...]:
 
 _LIBRARY = _library_dirs()
 _USER: dict[str, bool] = {}
+_INSTALLED = re.compile(r"[\\/](site|dist)-packages[\\/]")
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 
 
 def is_user_file(filename: str) -> bool:
+    """The one test of "the user's code": a real file outside the standard library, torch, modelcheck and
+    every installed package (a virtualenv inside the project is still library code)."""
     hit = _USER.get(filename)
     if hit is None:
         if not filename or filename.startswith("<"):
             hit = False
         else:
             path = os.path.abspath(filename)
-            hit = not any(path.startswith(d) for d in _LIBRARY)
+            hit = not any(path.startswith(d) for d in _LIBRARY) and not _INSTALLED.search(path)
         _USER[filename] = hit
     return hit
+
+
+class UnderRoots:
+    """:func:`is_user_file`, narrowed to the files under ``roots`` (the linted file's folder and package);
+    cached per file name, as it is asked once per frame of every module construction."""
+
+    def __init__(self, roots: Iterable[str | os.PathLike[str]]) -> None:
+        # A root and a file may be spelt through a symlink or not: compare both spellings.
+        found = {f(os.fspath(r)).rstrip(os.sep) + os.sep for r in roots for f in (os.path.abspath, os.path.realpath)}
+        self.roots = tuple(found)
+        self._cache: dict[str, bool] = {}
+
+    def __call__(self, filename: str) -> bool:
+        hit = self._cache.get(filename)
+        if hit is None:
+            hit = is_user_file(filename) and any(
+                f(filename).startswith(r) for f in (os.path.abspath, os.path.realpath) for r in self.roots
+            )
+            self._cache[filename] = hit
+        return hit
+
+
+def where_raised(tb: TracebackType | None, roots: Iterable[str | os.PathLike[str]]) -> str | None:
+    """``file.py:14``: the innermost traceback frame in the user's files under ``roots``."""
+    under = UnderRoots(roots)
+    found = None
+    for frame, lineno in traceback.walk_tb(tb):
+        if under(frame.f_code.co_filename):
+            found = f"{_relative(frame.f_code.co_filename)}:{lineno}"
+    return found
+
+
+def _relative(filename: str) -> str:
+    """Relative to the working folder when inside it, else absolute (never ``../../..``)."""
+    path = Path(filename).resolve()
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def from_stack_trace(text: str | None) -> SourceLoc | None:

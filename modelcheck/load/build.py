@@ -13,17 +13,17 @@ import contextlib
 import importlib.util
 import inspect
 import sys
-import traceback
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
 
 from modelcheck.errors import ConstructorError, ImportFileError, WeightsError
+from modelcheck.frames import where_raised
 from modelcheck.load.discovery import FileScan, SourceFile, package_root
 
 _counter = iter(range(1, 1 << 62))
@@ -62,34 +62,6 @@ def one_line(exc: BaseException) -> str:
     if len(text) > 300:
         text = text[:297] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def where_raised(tb: TracebackType | None, roots: tuple[Path, ...]) -> str | None:
-    """``file.py:14``: the innermost traceback frame in the user's files (under ``roots``)."""
-    found = None
-    for frame, lineno in traceback.walk_tb(tb):
-        name = frame.f_code.co_filename
-        if "site-packages" in name or name.startswith("<"):
-            continue
-        try:
-            path = Path(name).resolve()
-        except OSError:
-            continue
-        if any(path.is_relative_to(r) for r in roots):
-            found = f"{_short(path)}:{lineno}"
-    return found
-
-
-def _short(path: Path) -> str:
-    """Relative to the working folder when inside it, else absolute (never ``../../..``)."""
-    try:
-        return path.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def format_traceback(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 # --- importing ----------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from torch import nn
 from modelcheck import capture
 from modelcheck.config.settings import InputSpec
 from modelcheck.errors import ForwardError, InputError
-from modelcheck.load.build import one_line, where_raised
+from modelcheck.frames import where_raised
+from modelcheck.load.build import one_line
 
 BATCH = 4
 TOKENS = 16

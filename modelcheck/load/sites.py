@@ -16,8 +16,6 @@ Modules copied with ``copy.deepcopy`` (e.g. the layers of ``nn.TransformerEncode
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import sys
 import weakref
 from pathlib import Path
@@ -25,31 +23,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
+from modelcheck.frames import UnderRoots
 from modelcheck.ir import SourceLoc
 
 __all__ = ["record_sites"]
 
-_INSTALLED = re.compile(r"[\\/](site|dist)-packages[\\/]")
 
 
-class _RootFilter:
-    """Caches, per file name, whether the file lies under one of the roots."""
 
-    def __init__(self, roots: Iterable[str | os.PathLike[str]]) -> None:
-        self.roots = tuple(os.path.abspath(os.fspath(r)).rstrip(os.sep) + os.sep for r in roots)
-        self._cache: dict[str, bool] = {}
-
-    def __call__(self, filename: str) -> bool:
-        hit = self._cache.get(filename)
-        if hit is None:
-            path = os.path.abspath(filename) if not filename.startswith("<") else ""
-            # A virtualenv inside the project is still library code, not the user's.
-            hit = bool(path) and any(path.startswith(r) for r in self.roots) and not _INSTALLED.search(path)
-            self._cache[filename] = hit
-        return hit
-
-
-def _site(module: torch.nn.Module, under: _RootFilter) -> SourceLoc | None:
+def _site(module: torch.nn.Module, under: UnderRoots) -> SourceLoc | None:
     frame = sys._getframe(2)  # skip _site and the wrapper
     while frame is not None:
         code = frame.f_code
@@ -70,7 +52,7 @@ def record_sites(roots: Iterable[str | Path]) -> Iterator[dict[int, SourceLoc]]:
     ``nn.Module.__init__`` is restored on exit (also when the block raises); entries of modules that
     were garbage-collected meanwhile are dropped so a reused ``id`` cannot point at a stale line.
     """
-    under = _RootFilter(roots)
+    under = UnderRoots(roots)
     sites: dict[int, SourceLoc] = {}
     alive: dict[int, weakref.ref[torch.nn.Module]] = {}
     original: Callable[..., None] = torch.nn.Module.__init__
