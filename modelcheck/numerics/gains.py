@@ -1,4 +1,5 @@
-"""Initialisation maths (THEORY §3.1, §4): Gaussian expectations of activations, ideal gains, fans.
+"""Initialisation maths (THEORY §3.1, §4): ideal gains, χ, fixed points and fans, built on the Gaussian
+expectations of :mod:`modelcheck.numerics.gaussian`.
 
 Pure functions of numbers and shapes, cached, no graph. Conventions follow THEORY:
 
@@ -18,156 +19,18 @@ Activation names are the IR's canonical ones (``relu``, ``leaky_relu``, ``gelu``
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import NamedTuple
 
-Kind = Literal["phi2", "dphi2", "phi", "dphi", "phi_phi_corr"]
-
-_LINEAR = frozenset({"", "linear", "identity", "none", "conv", "conv1d", "conv2d", "conv3d"})
-# φ(c·x) = c·φ(x) for c > 0: gains and χ do not depend on q.
-_HOMOGENEOUS = frozenset({"relu", "leaky_relu", "prelu", "rrelu"}) | _LINEAR
-
-
-def _attrs_key(attrs: Mapping[str, object] | None) -> tuple[tuple[str, object], ...]:
-    if not attrs:
-        return ()
-    return tuple(sorted((k, v) for k, v in attrs.items() if isinstance(v, (int, float, str, bool))))
-
-
-def _round(v: float) -> float:
-    return float(f"{v:.7g}")  # cache key: neighbouring nodes of a deep stack share their q
-
-
-def is_linear(fn: str | None) -> bool:
-    return fn is None or fn in _LINEAR
-
-
-def is_homogeneous(fn: str | None) -> bool:
-    """True when φ is positively homogeneous, so gains are the same at every q."""
-    return is_linear(fn) or fn in _HOMOGENEOUS
-
-
-def is_known(fn: str | None, attrs: Mapping[str, object] | None = None) -> bool:
-    return is_linear(fn) or _callable(str(fn), _attrs_key(attrs)) is not None
-
-
-@functools.lru_cache(maxsize=256)
-def _callable(fn: str, attrs_key: tuple[tuple[str, object], ...]):  # type: ignore[no-untyped-def]
-    from modelcheck.numerics.gaussian import (
-        activation_fn,  # lazy: meanfield may one day import from here
-    )
-
-    return activation_fn(fn, dict(attrs_key))
-
-
-def kinks(fn: str | None, attrs: Mapping[str, object] | None = None) -> tuple[float, ...]:
-    """Points where φ or φ′ jumps (in u); quadrature panels break there so no node sits on one."""
-    a = attrs or {}
-    if fn in ("relu", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu"):
-        return (0.0,)
-    if fn == "relu6":
-        return (0.0, 6.0)
-    if fn == "hardtanh":
-        return (float(a.get("min_val", -1.0)), float(a.get("max_val", 1.0)))  # type: ignore[arg-type]
-    if fn in ("hardsigmoid", "hardswish"):
-        return (-3.0, 3.0)
-    if fn in ("softshrink", "hardshrink"):
-        lam = float(a.get("lambd", 0.5))  # type: ignore[arg-type]
-        return (-lam, lam)
-    return ()
-
-
-_Z_MAX = 12.0  # N(0,1) mass beyond ±12 is 4e-33
-_PANELS = 24  # unit-width base panels on [−12, 12]
-_GL = 12  # Gauss–Legendre nodes per panel: exact for smooth pieces to ~1e-15
-
-
-@functools.lru_cache(maxsize=1)
-def _legendre() -> tuple[Any, Any]:
-    import numpy as np
-    import torch
-
-    x, w = np.polynomial.legendre.leggauss(_GL)
-    return torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64)
-
-
-def _panel_nodes(breaks: Any) -> tuple[Any, Any]:
-    """Nodes and weights (Gaussian density folded in) for rows of sorted panel boundaries (…, P+1)."""
-    import torch
-
-    x, w = _legendre()
-    lo, hi = breaks[..., :-1], breaks[..., 1:]  # type: ignore[index]
-    half = (hi - lo) / 2
-    z = (lo + half)[..., None] + half[..., None] * x  # (…, P, GL)
-    wt = half[..., None] * w * torch.exp(-z * z / 2) / math.sqrt(2 * math.pi)
-    return z.flatten(-2), wt.flatten(-2)
-
-
-def _breaks(kinks_z: Any) -> Any:
-    """Sorted panel boundaries: the unit grid on [−Z, Z] plus the kinks (clipped into range)."""
-    import torch
-
-    kz = torch.as_tensor(kinks_z, dtype=torch.float64)
-    base = torch.linspace(-_Z_MAX, _Z_MAX, _PANELS + 1, dtype=torch.float64)
-    base = base.expand(*kz.shape[:-1], _PANELS + 1)
-    return torch.sort(torch.cat([base, kz.clamp(-_Z_MAX, _Z_MAX)], dim=-1), dim=-1).values
-
-
-@functools.lru_cache(maxsize=8192)
-def _expect(fn: str, attrs_key: tuple[tuple[str, object], ...], q: float, mu: float, kind: str,
-            rho: float) -> float:
-    import torch
-
-    phi = _callable(fn, attrs_key)
-    if phi is None:
-        raise KeyError(fn)
-    ks = kinks(fn, dict(attrs_key))
-    sd = math.sqrt(max(q - mu * mu, 0.0))
-    if sd == 0.0:  # a constant pre-activation
-        u0 = torch.tensor([mu], dtype=torch.float64, requires_grad=True)
-        with torch.enable_grad():
-            y0 = phi(u0)
-            (d0,) = torch.autograd.grad(y0.sum(), u0)
-        v, d = float(y0.detach()), float(d0)
-        return {"phi2": v * v, "dphi2": d * d, "phi": v, "dphi": d, "phi_phi_corr": v * v}[kind]
-    z, w = _panel_nodes(_breaks([(k - mu) / sd for k in ks]))
-    u = mu + sd * z
-    if kind == "phi_phi_corr":
-        rho = min(max(rho, -1.0), 1.0)
-        c = math.sqrt(1.0 - rho * rho)
-        with torch.no_grad():
-            y1 = phi(u)
-            if c < 1e-9:
-                return float((w * y1 * phi(mu + sd * rho * z)).sum())
-            # inner integral over z2 for every outer node, with the kinks of φ(u2) as panel breaks
-            kz = torch.stack([(k - mu - sd * rho * z) / (sd * c) for k in ks], dim=-1) if ks else z[:, None][:, :0]
-            z2, w2 = _panel_nodes(_breaks(kz))
-            inner = (w2 * phi(mu + sd * (rho * z[:, None] + c * z2))).sum(-1)
-            return float((w * y1 * inner).sum())
-    u = u.requires_grad_(kind in ("dphi", "dphi2"))
-    with torch.enable_grad():
-        y = phi(u)
-        if kind in ("dphi", "dphi2"):
-            (dy,) = torch.autograd.grad(y.sum(), u)
-            return float((w * (dy if kind == "dphi" else dy * dy)).sum())
-    y = y.detach()
-    return float((w * (y if kind == "phi" else y * y)).sum())
-
-
-def expect(fn_name: str | None, q: float, mu: float = 0.0, kind: Kind = "phi2",
-           attrs: Mapping[str, object] | None = None, rho: float = 0.0) -> float:
-    """E over ``u = mu + sqrt(q − mu²)·z`` of φ(u)² (``phi2``), φ′(u)² (``dphi2``), φ(u), φ′(u), or
-    E[φ(u)φ(u′)] (``phi_phi_corr``) for two such pre-activations whose centred parts have correlation
-    ``rho``. ``q`` is the second moment (mean included). Raises KeyError for an unknown activation.
-    """
-    if kind not in ("phi2", "dphi2", "phi", "dphi", "phi_phi_corr"):
-        raise ValueError(f"unknown expectation kind {kind!r}")
-    if is_linear(fn_name):
-        var = max(q - mu * mu, 0.0)
-        return {"phi2": q, "dphi2": 1.0, "phi": mu, "dphi": 1.0, "phi_phi_corr": mu * mu + rho * var}[kind]
-    return _expect(str(fn_name), _attrs_key(attrs), _round(max(q, 0.0)), _round(mu), kind, _round(rho))
+from modelcheck.numerics.gaussian import (  # noqa: F401  (re-exported: the init rules' vocabulary)
+    Kind,
+    expect,
+    is_homogeneous,
+    is_known,
+    is_linear,
+    kinks,
+)
 
 
 def ideal_gain(fn_name: str | None, attrs: Mapping[str, object] | None = None, q: float = 1.0) -> float:
