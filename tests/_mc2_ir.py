@@ -154,7 +154,8 @@ def mlp(depth: int, width: int = 128, fn: str | None = "relu", weight: Init = "d
 
 
 def analyse(graph: Graph, inputs: tuple[torch.Tensor, ...] | None = None, *, signal: bool = True) -> Graph:
-    """Run init_stats and structure, then (optionally) the signal pass, as the linter would."""
+    """Run init_stats and structure, then (optionally) the signal pass, then init_gains, as the linter would."""
+    from modelcheck.passes.init_gains import run as run_init_gains
     from modelcheck.passes.init_stats import run as run_init_stats
     from modelcheck.passes.signal.propagate import run as run_signal
     from modelcheck.passes.structure.summary import analyse_structure
@@ -165,6 +166,7 @@ def analyse(graph: Graph, inputs: tuple[torch.Tensor, ...] | None = None, *, sig
         if inputs is None:
             inputs = tuple(torch.randn(n.meta.shape) for n in graph.inputs if n.meta.is_float) or None
         run_signal(graph, PassContext(inputs=inputs))
+    run_init_gains(graph, PassContext())
     return graph
 
 

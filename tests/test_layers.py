@@ -33,6 +33,7 @@ STAGES: dict[str, str] = {
     "modelcheck.trace": "trace",
     "modelcheck.passes": "passes",
     "modelcheck.passes.facts": "facts",
+    "modelcheck.passes.walks": "facts",  # read-only walks over the IR and its facts: no numbers computed
     "modelcheck_rules": "rules",
     "modelcheck.probe": "probe",
     "modelcheck.probe.records": "facts",  # what the probe measured: the probe rules' facts

@@ -4,7 +4,8 @@ A pass is registered with :func:`register` under a name, declares the passes it 
 most once per graph by :func:`run_passes` (dependencies first). Passes compute; rules judge.
 
 Stage 5. Sub-packages hold the larger passes (``signal``, ``lipschitz``, ``structure``); ``facts`` holds
-the typed results and their accessors, the only part of this stage that rules import.
+the typed results and their accessors and ``walks`` the read-only walks over the graph: the only parts of
+this stage that rules import.
 
 May import: records (``errors``, ``ir``, ``diagnostics``, ``numbers``), ``numerics`` and the tools
 (``capture``, ``layers``, ``frames``). Never ``load`` or ``trace``: a pass reads the graph, not the model
@@ -27,6 +28,7 @@ _BUILTIN = (
     "modelcheck.passes.depth",
     "modelcheck.passes.lipschitz.compose",
     "modelcheck.passes.jacobian",
+    "modelcheck.passes.init_gains",
 )
 
 

@@ -175,6 +175,7 @@ class StructureSummary(NamedTuple):
 
 # --- lipschitz / jacobian / init_stats ---
 INIT_STATS = "init_stats"
+INIT_GAINS = "init_gains"
 LIPSCHITZ = "lipschitz"
 JACOBIAN = "jacobian"
 
@@ -294,6 +295,8 @@ class JacobianSummary(NamedTuple):
 
 # --- accessors: one way to read a parameter's statistics at init ----------------------------------
 class ParamInfo(NamedTuple):
+    """A parameter's statistics at init, whichever way they are known (see :func:`param_info`)."""
+
     mean: float
     std: float
     rms: float
@@ -301,31 +304,45 @@ class ParamInfo(NamedTuple):
     is_zero: bool
     numel: int
     shape: tuple[int, ...]
+    is_constant: bool = False
+    trainable: bool = True
+    mean_sq: float = 0.0
+
+    @property
+    def degenerate(self) -> bool:
+        """Zero, or constant with more than one entry (one entry cannot be symmetric)."""
+        return self.is_zero or (self.is_constant and self.numel > 1)
 
 def param_info(graph: Graph, name: str | None) -> ParamInfo | None:
-    """Statistics of a parameter at init: the ``init_stats`` pass's record first, else the tensor."""
+    """The one accessor of a parameter's statistics at init: the ``init_stats`` pass's record first (the
+    only source on the meta device), else the tensor itself."""
     if not name:
         return None
     t = graph.tensor(name)
     shape = tuple(int(s) for s in t.shape) if t is not None else ()
-    stats = (graph.facts.get("init_stats") or {}).get(name)
+    trainable = bool(getattr(t, "requires_grad", True)) if name in graph.parameters else False
+    stats = (graph.facts.get(INIT_STATS) or {}).get(name)
     if stats is not None:
-        mean, std = float(stats.mean), float(stats.std)
-        rms = math.sqrt(max(float(stats.mean_sq), 0.0))
+        mean, std, mean_sq = float(stats.mean), float(stats.std), float(stats.mean_sq)
+        rms = math.sqrt(max(mean_sq, 0.0))
         zero = bool(getattr(stats, "is_zero", False))
         const = bool(getattr(stats, "is_constant", False))
         numel = int(getattr(stats, "numel", 0) or (t.numel() if t is not None else 0))
         absmax = float(getattr(stats, "absmax", math.nan))
         if not math.isfinite(absmax):
             absmax = abs(mean) if const else rms
-        return ParamInfo(mean, std, rms, absmax, zero, numel, shape)
+        shape = shape or tuple(getattr(stats, "shape", ()) or ())
+        return ParamInfo(mean, std, rms, absmax, zero, numel, shape, const, trainable, mean_sq)
     if t is None or t.is_meta or t.numel() == 0 or not t.is_floating_point():
         return None
     d = t.detach().double()
     std = float(d.std()) if d.numel() > 1 else 0.0
     absmax = float(d.abs().max())
-    return ParamInfo(float(d.mean()), std, float(d.pow(2).mean().sqrt()), absmax, absmax == 0.0,
-                     int(d.numel()), shape)
+    first = d.reshape(-1)[0]
+    const = bool((d == first).all())
+    mean_sq = float(d.pow(2).mean())
+    return ParamInfo(float(d.mean()), std, math.sqrt(mean_sq), absmax, absmax == 0.0, int(d.numel()), shape,
+                     const, trainable, mean_sq)
 
 def fan_in(graph: Graph, node: Node) -> int | None:
     """Fan-in of a weight op, from its attrs or its weight's shape (PyTorch's convention)."""
@@ -340,3 +357,49 @@ def fan_in(graph: Graph, node: Node) -> int | None:
     for s in t.shape[2:]:
         n *= int(s)
     return n
+
+
+# --- init gains (MC201) -------------------------------------------------------------------------------
+
+
+class InitLayer(NamedTuple):
+    """A weight op of an init segment, with the gain its init scale gives (THEORY §4.3)."""
+
+    node: Node
+    fn: str | None  # the nonlinearity after it (None: linear)
+    attrs: dict[str, object]  # the nonlinearity's attributes
+    weight: ParamInfo
+    fan: float  # forward fan
+    sigma: float  # √(E[W²]·fan), constant scalars on the path included
+    q: float | None  # pre-activation second moment (None: unknown)
+    fwd: float  # f_l = σ_l / g(φ_l, q_l)
+    bwd: float  # √χ_l
+    bwd_ideal: float  # √χ_l at the ideal gain
+    ideal_std: float  # the variance-preserving std at unit scale: g(φ) / √fan
+    ratio: float  # r_l = σ_l / g(φ_l): the weight scale over the one φ needs
+    homogeneous: bool  # φ(c·x) = c·φ(x): its gains do not depend on q
+
+
+class InitSegment(NamedTuple):
+    """``graph.facts["init_gains"]`` holds these: a maximal skip-free, norm-free run of weight ops."""
+
+    layers: tuple[InitLayer, ...]
+    forward: float
+    backward: float
+    backward_ideal: float
+    start: Node  # first weight op (its input is the segment input)
+    end: Node  # last weight op kept
+    head: bool  # ends at the model output
+    coherent_share: float | None  # share of the output's second moment that still carries the input
+
+    @property
+    def deviation(self) -> float:
+        """Decades away from a unit gain, the worse direction."""
+        return max(abs(math.log10(max(self.forward, 1e-300))), abs(math.log10(max(self.backward, 1e-300))))
+
+    @property
+    def attributable(self) -> float:
+        """Decades the init scale itself accounts for: the variance-preserving init has forward gain 1
+        and backward gain ``backward_ideal``."""
+        ratio = self.backward / max(self.backward_ideal, 1e-300)
+        return max(abs(math.log10(max(self.forward, 1e-300))), abs(math.log10(max(ratio, 1e-300))))

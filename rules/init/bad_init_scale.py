@@ -63,10 +63,9 @@ from collections.abc import Iterator, Mapping
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
-from modelcheck.numerics import gains as initmath
+from modelcheck.passes.facts import INIT_GAINS, InitLayer, InitSegment
 from modelcheck.rule import Violation, rule
 from modelcheck_rules.init._common import act_name, fmt, fmt_std, init_call
-from modelcheck_rules.init._segments import Layer, Segment, coherent_share, segments
 
 WARN, ERROR = 2.0, 4.0  # decades: [1e-2, 1e2] and [1e-4, 1e4] (THEORY §4.3)
 INFO = 1.0
@@ -74,32 +73,32 @@ RATIO_BAND = (0.5, 2.0)
 MAX_FINDINGS = 3
 
 
-def _span(seg: Segment) -> str:
+def _span(seg: InitSegment) -> str:
     a, b = seg.layers[0].node.label, seg.layers[-1].node.label
     return a if a == b else f"{a} … {b}"
 
 
-def _group_text(fn: str | None, xs: list[Layer], shrink: bool) -> str:
+def _group_text(fn: str | None, xs: list[InitLayer], shrink: bool) -> str:
     """One nonlinearity's layers: the common ratio, or the layers that deviate most in the bad direction."""
     name = act_name(fn)
     ordered = sorted(xs, key=lambda x: x.ratio, reverse=not shrink)
     typ = ordered[len(ordered) // 2]
     if len(xs) == 1:
-        text = f"{typ.node.label} has weight std {fmt_std(typ.view.rms)} where {name} needs {fmt_std(typ.ideal_std)}" \
+        text = f"{typ.node.label} has weight std {fmt_std(typ.weight.rms)} where {name} needs {fmt_std(typ.ideal_std)}" \
                f" (×{typ.ratio:.2g})"
     elif ordered[-1].ratio / ordered[0].ratio < 1.1 and ordered[0].ratio / ordered[-1].ratio < 1.1:
-        text = (f"{len(xs)} layers before {name} have weight std {fmt_std(typ.view.rms)} (e.g. {typ.node.label}) "
+        text = (f"{len(xs)} layers before {name} have weight std {fmt_std(typ.weight.rms)} (e.g. {typ.node.label}) "
                 f"where {name} needs {fmt_std(typ.ideal_std)} (×{typ.ratio:.2g})")
     else:
         far = [x for x in ordered[:2] if abs(math.log(x.ratio / typ.ratio)) > 0.1]
-        most = ", ".join(f"{x.node.label} ×{x.ratio:.2g} (std {fmt_std(x.view.rms)} vs {fmt_std(x.ideal_std)})"
+        most = ", ".join(f"{x.node.label} ×{x.ratio:.2g} (std {fmt_std(x.weight.rms)} vs {fmt_std(x.ideal_std)})"
                          for x in far)
         text = (f"{len(xs)} layers before {name} have typically ×{typ.ratio:.2g} the std {name} needs "
-                f"({typ.node.label}: {fmt_std(typ.view.rms)} vs {fmt_std(typ.ideal_std)})"
+                f"({typ.node.label}: {fmt_std(typ.weight.rms)} vs {fmt_std(typ.ideal_std)})"
                 + (f", furthest {most}" if most else ""))
     lo, hi = min(x.fwd for x in xs), max(x.fwd for x in xs)
     first, last = xs[0], xs[-1]
-    if (not initmath.is_homogeneous(fn) and first.q is not None and last.q is not None
+    if (not first.homogeneous and first.q is not None and last.q is not None
             and (hi / lo > 1.05 or abs(math.log(typ.fwd / typ.ratio)) > 0.05)):
         # GELU, tanh, ...: the gain a layer needs depends on the scale the signal has reached
         span = f"×{first.fwd:.2g}" if len(xs) == 1 or hi / lo <= 1.05 else f"×{first.fwd:.2g} … ×{last.fwd:.2g}"
@@ -108,9 +107,9 @@ def _group_text(fn: str | None, xs: list[Layer], shrink: bool) -> str:
     return text
 
 
-def _advice(seg: Segment, shrink: bool) -> tuple[str, str]:
+def _advice(seg: InitSegment, shrink: bool) -> tuple[str, str]:
     """(explanation per nonlinearity, the init call for the commonest one)."""
-    groups: dict[str | None, list[Layer]] = {}
+    groups: dict[str | None, list[InitLayer]] = {}
     for x in seg.layers:
         groups.setdefault(x.fn, []).append(x)
     parts = [_group_text(fn, xs, shrink) for fn, xs in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:2]]
@@ -120,7 +119,7 @@ def _advice(seg: Segment, shrink: bool) -> tuple[str, str]:
     return "; ".join(parts), call
 
 
-def _finding(seg: Segment, sev: Severity, extra: int) -> Violation:
+def _finding(seg: InitSegment, sev: Severity, extra: int) -> Violation:
     use_fwd = abs(math.log10(max(seg.forward, 1e-300))) >= abs(math.log10(max(seg.backward, 1e-300)))
     shrink = (seg.forward if use_fwd else seg.backward) < 1.0
     explain, call = _advice(seg, shrink)
@@ -128,7 +127,7 @@ def _finding(seg: Segment, sev: Severity, extra: int) -> Violation:
     msg = (f"initial weight scale gives a predicted gain of {fmt(seg.forward)} forward and "
            f"{fmt(seg.backward)} backward over {n} unnormalised layer{'s' * (n > 1)} without skips "
            f"({_span(seg)}): {explain}")
-    share = coherent_share(seg)
+    share = seg.coherent_share
     if share is not None and share < 0.1:
         msg += (f"; the forward signal sits at the bias floor (only {share:.1e} of its second moment still "
                 "depends on the input)")
@@ -139,7 +138,7 @@ def _finding(seg: Segment, sev: Severity, extra: int) -> Violation:
                      numbers={"forward_gain": seg.forward, "backward_gain": seg.backward, "layers": float(n)})
 
 
-def _summary_info(segs: list[Segment]) -> Violation | None:
+def _summary_info(segs: list[InitSegment]) -> Violation | None:
     drifting = [s for s in segs if s.deviation >= INFO]
     off = [x for s in drifting for x in s.layers if not RATIO_BAND[0] <= x.ratio <= RATIO_BAND[1]]
     if not off:
@@ -160,7 +159,7 @@ def _summary_info(segs: list[Segment]) -> Violation | None:
 def check(graph: Graph, options: Mapping[str, object]) -> Iterator[Violation]:
     warn = float(options.get("warn-decades", WARN))  # type: ignore[arg-type]
     error = float(options.get("error-decades", ERROR))  # type: ignore[arg-type]
-    segs = segments(graph)
+    segs: list[InitSegment] = list(graph.facts.get(INIT_GAINS) or ())
     # When even the variance-preserving init leaves the gradient out of range, the nonlinearity is at
     # fault (sigmoid stacks, tanh at gain 5/3): the depth and saturation rules say so, not this one.
     fixable = [s for s in segs if abs(math.log10(max(s.backward_ideal, 1e-300))) < warn]
@@ -176,6 +175,6 @@ def check(graph: Graph, options: Mapping[str, object]) -> Iterator[Violation]:
 
 
 RULE = rule(
-    code="MC201", name="bad-init-scale", severity="warning", requires=("structure",), optional=("signal",),
+    code="MC201", name="bad-init-scale", severity="warning", requires=("init_gains",),
     options={"warn-decades": float(WARN), "error-decades": float(ERROR)},
 )(check)

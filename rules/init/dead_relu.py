@@ -42,15 +42,10 @@ from collections.abc import Iterator
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.numerics import gains as initmath
+from modelcheck.passes.facts import param_info
+from modelcheck.passes.walks import feeds, is_weight_op, signal, walk
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.init._common import (
-    RELU_FNS,
-    feeds,
-    is_weight_op,
-    pview,
-    signal,
-    walk,
-)
+from modelcheck_rules.init._common import RELU_FNS
 
 WARN_Z = initmath.normal_quantile(0.10)  # −1.28: under 10% active
 ERROR_Z = initmath.normal_quantile(0.01)  # −2.33: under 1% active
@@ -110,7 +105,7 @@ def check(graph: Graph) -> Iterator[Violation]:
         if not is_weight_op(n) or not n.params.get("bias"):
             continue
         act = _relu_after(n)
-        b = pview(graph, n.params.get("bias"))
+        b = param_info(graph, n.params.get("bias"))
         s = signal(n)
         if act is None or b is None or s is None:
             continue

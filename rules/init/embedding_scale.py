@@ -38,8 +38,10 @@ import math
 from collections.abc import Iterator, Mapping
 
 from modelcheck.ir import Graph, Node, Op
+from modelcheck.passes.facts import param_info
+from modelcheck.passes.walks import signal
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.init._common import fmt, pview, signal
+from modelcheck_rules.init._common import fmt
 
 LOGIT_STD = 3.0
 _PASS = (Op.RESHAPE, Op.IDENTITY)
@@ -79,7 +81,7 @@ def check(graph: Graph, options: Mapping[str, object]) -> Iterator[Violation]:
         if not name or name in seen:
             continue
         seen.add(name)
-        v = pview(graph, name)
+        v = param_info(graph, name)
         if v is None or len(v.shape) != 2:
             continue
         heads = _heads(graph, name)

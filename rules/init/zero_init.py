@@ -54,19 +54,10 @@ from collections.abc import Iterator
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Node, Op
+from modelcheck.passes.facts import ParamInfo, param_info
+from modelcheck.passes.walks import TRANSPARENT, branch_tails, is_gate, is_join, is_weight_op, scalar, walk
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.init._common import (
-    RELU_FNS,
-    TRANSPARENT,
-    PView,
-    branch_tails,
-    is_gate,
-    is_join,
-    is_weight_op,
-    pview,
-    scalar,
-    walk,
-)
+from modelcheck_rules.init._common import RELU_FNS
 
 # Ops through which a zero output is followed to see where it ends up (all consumers are visited).
 _FOLLOW = TRANSPARENT | {Op.SPLIT, Op.SOFTMAX, Op.REDUCE}
@@ -74,17 +65,17 @@ _FIX = ("give it a random init (the module's default, or nn.init.kaiming_normal_
         "the nonlinearity that follows); keep zeros for the last layer of a residual branch or a head")
 
 
-def _degenerate(graph: Graph, node: Node) -> PView | None:
+def _degenerate(graph: Graph, node: Node) -> ParamInfo | None:
     if is_weight_op(node):
-        v = pview(graph, node.params.get("weight"))
+        v = param_info(graph, node.params.get("weight"))
         return v if v is not None and v.trainable and v.degenerate else None
     if node.op is Op.NORM:  # γ = 1 is the default; only a zero scale kills the signal
-        v = pview(graph, node.params.get("weight"))
+        v = param_info(graph, node.params.get("weight"))
         return v if v is not None and v.trainable and v.is_zero else None
     return None
 
 
-def _next_member(node: Node, members: dict[Node, PView]) -> Node | None:
+def _next_member(node: Node, members: dict[Node, ParamInfo]) -> Node | None:
     """The next weight op or zero-γ norm reached through transparent ops and live norms, if any."""
     cur = node
     while len(cur.users) == 1:
@@ -128,18 +119,18 @@ def _intended(node: Node, tails: set[str]) -> str | None:
     return reasons[0] if reasons else None
 
 
-def _what(v: PView) -> str:
+def _what(v: ParamInfo) -> str:
     return "zero" if v.is_zero else f"constant ({v.mean:.3g})"
 
 
-def _relu_dead(graph: Graph, node: Node, v: PView) -> bool:
+def _relu_dead(graph: Graph, node: Node, v: ParamInfo) -> bool:
     """A zero layer whose output is relu(b) with every b <= 0: relu(b) = 0 and relu'(b) = 0."""
     if not v.is_zero:
         return False
     step = walk(node)
     if step.act is None or str(step.act.attrs.get("fn", "")) not in RELU_FNS:
         return False
-    b = pview(graph, node.params.get("bias"))
+    b = param_info(graph, node.params.get("bias"))
     return b is None or b.is_zero or (b.is_constant and b.mean <= 0)
 
 

@@ -1,5 +1,5 @@
-"""Unnormalised, skip-free segments of weight ops and each layer's init-attributable gain (MC201).
-
+"""The init_gains pass (MC201): each skip-free, norm-free segment of weight ops and the gain its init
+scale gives, stored as :class:`~modelcheck.passes.facts.InitSegment` records in ``graph.facts["init_gains"]``.
 A segment is a maximal run of Linear/Conv ops where each one's output reaches the next through
 transparent single-consumer ops only (activations, reshapes, pooling, dropout, constant scalars). A
 norm, a join (add, concat, gate), attention, or a fan-out ends it. Within a segment each layer ``W_l``
@@ -11,12 +11,12 @@ with the nonlinearity ``φ_l`` after it multiplies the input-carrying signal by
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.numerics import gains as initmath
-from modelcheck_rules.init._common import (
-    PView,
+from modelcheck.passes import PassContext, register
+from modelcheck.passes.facts import INIT_GAINS, InitLayer, InitSegment, ParamInfo, param_info
+from modelcheck.passes.walks import (
     Step,
     act_of,
     branch_tails,
@@ -24,57 +24,21 @@ from modelcheck_rules.init._common import (
     is_gate,
     is_join,
     is_weight_op,
-    pview,
     reaches_output,
     signal,
     walk,
-    weight_fans,
 )
 
 
-class Layer(NamedTuple):
-    node: Node
-    fn: str | None
-    attrs: dict[str, object]
-    view: PView
-    fan: float  # forward fan
-    sigma: float  # √(E[W²]·fan), constant scalars on the path included
-    q: float | None  # pre-activation second moment (None: unknown)
-    fwd: float  # f_l
-    bwd: float  # √χ_l
-    bwd_ideal: float  # √χ_l at the ideal gain
-
-    @property
-    def ideal_std(self) -> float:
-        """The variance-preserving std at unit scale, THEORY §4.2's gain over √fan_in."""
-        return initmath.ideal_std(self.fn, self.fan, self.attrs)
-
-    @property
-    def ratio(self) -> float:
-        """THEORY §4.3's per-layer r_l = std(W)·√fan_in / g(φ_next)."""
-        return self.sigma / initmath.ideal_gain(self.fn, self.attrs)
-
-
-class Segment(NamedTuple):
-    layers: tuple[Layer, ...]
-    forward: float
-    backward: float
-    backward_ideal: float
-    start: Node  # first weight op (its input is the segment input)
-    end: Node  # last weight op kept
-    head: bool  # ends at the model output
-
-    @property
-    def deviation(self) -> float:
-        """Decades away from a unit gain, the worse direction."""
-        return max(abs(math.log10(max(self.forward, 1e-300))), abs(math.log10(max(self.backward, 1e-300))))
-
-    @property
-    def attributable(self) -> float:
-        """Decades the init scale itself accounts for: the variance-preserving init has forward gain 1
-        and backward gain ``backward_ideal``."""
-        ratio = self.backward / max(self.backward_ideal, 1e-300)
-        return max(abs(math.log10(max(self.forward, 1e-300))), abs(math.log10(max(ratio, 1e-300))))
+def weight_fans(graph: Graph, node: Node, view: ParamInfo) -> initmath.Fans | None:
+    shape = view.shape
+    if len(shape) < 2:
+        return None
+    a = node.attrs
+    if a.get("weight_layout") == "in_out":
+        shape = (shape[1], shape[0]) + tuple(shape[2:])
+    return initmath.fans(shape, transposed=bool(a.get("transposed")), groups=int(a.get("groups", 1) or 1),
+                         stride=a.get("stride"))
 
 
 def _chains(graph: Graph) -> tuple[list[list[Node]], dict[Node, Step]]:
@@ -103,8 +67,8 @@ def _pre_activation_q(node: Node, step: Step) -> float | None:
     return s.q if s is not None and s.q > 0 else None
 
 
-def _layer(graph: Graph, node: Node, step: Step) -> Layer | None:
-    view = pview(graph, node.params.get("weight"))
+def _layer(graph: Graph, node: Node, step: Step) -> InitLayer | None:
+    view = param_info(graph, node.params.get("weight"))
     if view is None:
         return None
     fans = weight_fans(graph, node, view)
@@ -121,10 +85,13 @@ def _layer(graph: Graph, node: Node, step: Step) -> Layer | None:
     fwd, bwd = initmath.layer_gains(fn, sigma2, qq, attrs)
     g = initmath.ideal_gain(fn, attrs, qq)
     _, bwd_ideal = initmath.layer_gains(fn, g * g, qq, attrs)
-    return Layer(node, fn, dict(attrs), view, fans.forward, math.sqrt(sigma2), q, fwd, bwd, bwd_ideal)
+    sigma = math.sqrt(sigma2)
+    return InitLayer(node, fn, dict(attrs), view, fans.forward, sigma, q, fwd, bwd, bwd_ideal,
+                     initmath.ideal_std(fn, fans.forward, attrs), sigma / initmath.ideal_gain(fn, attrs),
+                     initmath.is_homogeneous(fn))
 
 
-def segments(graph: Graph) -> list[Segment]:
+def segments(graph: Graph) -> list[InitSegment]:
     """Every segment with at least one judged layer. Segments holding a zero or constant weight are
     left to MC202; a branch's last weight op and a gated op are left out (their scale is the residual
     scaling choice, R2); a head that shrinks the output is left out (ViT, policy heads)."""
@@ -133,7 +100,7 @@ def segments(graph: Graph) -> list[Segment]:
     tied = {n.params.get("weight") for n in graph.of(Op.EMBEDDING)}  # tied heads are MC203's
     out = []
     for chain in chains:
-        views = [pview(graph, n.params.get("weight")) for n in chain]
+        views = [param_info(graph, n.params.get("weight")) for n in chain]
         if any(v is not None and v.degenerate for v in views):
             continue
         last = chain[-1]
@@ -156,17 +123,23 @@ def segments(graph: Graph) -> list[Segment]:
         fwd = math.prod(x.fwd for x in layers)
         bwd = math.prod(x.bwd for x in layers)
         ideal = math.prod(x.bwd_ideal for x in layers)
-        out.append(Segment(tuple(layers), fwd, bwd, ideal, layers[0].node, layers[-1].node, head))
+        out.append(InitSegment(tuple(layers), fwd, bwd, ideal, layers[0].node, layers[-1].node, head,
+                               coherent_share(tuple(layers), fwd)))
     return out
 
 
-def coherent_share(seg: Segment) -> float | None:
+def coherent_share(layers: tuple[InitLayer, ...], forward: float) -> float | None:
     """Share of the predicted second moment at the last layer's pre-activation that still carries the
     segment's input (the rest is the bias floor); None without signal predictions."""
-    start_in = seg.start.inputs[0] if seg.start.inputs else None
-    s_in, s_out = signal(start_in), signal(seg.end)
-    last = seg.layers[-1]
+    start, last = layers[0], layers[-1]
+    start_in = start.node.inputs[0] if start.node.inputs else None
+    s_in, s_out = signal(start_in), signal(last.node)
     if s_in is None or s_out is None or s_out.q <= 0 or last.fwd <= 0:
         return None
-    coherent = s_in.q * (seg.forward / last.fwd * last.sigma) ** 2
+    coherent = s_in.q * (forward / last.fwd * last.sigma) ** 2
     return min(coherent / s_out.q, 1.0)
+
+
+@register(INIT_GAINS, requires=("init_stats", "structure", "signal"))
+def run(graph: Graph, ctx: PassContext) -> None:
+    graph.facts[INIT_GAINS] = tuple(segments(graph))
