@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.numerics.gaussian import moments
-from modelcheck.passes.facts import SignalState
+from modelcheck.passes.facts import SignalState, param_info
 
 State = SignalState | None
 Fwd = Callable[[Graph, Node, Sequence[State]], "tuple[float, float] | None"]
@@ -47,17 +47,9 @@ def backward(*ops: Op) -> Callable[[Bwd], Bwd]:
 
 
 def param_moments(graph: Graph, name: str | None) -> tuple[float, float, int] | None:
-    """(mean of squares, mean, numel) of a parameter: recorded init stats first, else the tensor."""
-    if not name:
-        return None
-    stats = graph.facts.get("init_stats", {}).get(name)
-    if stats is not None:
-        return float(stats.mean_sq), float(stats.mean), int(stats.numel)
-    t = graph.tensor(name)
-    if t is None or t.is_meta or t.numel() == 0 or not t.is_floating_point():
-        return None
-    t = t.detach().double()
-    return float((t * t).mean()), float(t.mean()), int(t.numel())
+    """(mean of squares, mean, numel) of a parameter, through the one accessor (:func:`param_info`)."""
+    info = param_info(graph, name)
+    return None if info is None else (info.mean_sq, info.mean, info.numel)
 
 
 def _fro_sq(graph: Graph, node: Node, role: str = "weight") -> float | None:
