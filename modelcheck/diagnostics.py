@@ -66,6 +66,10 @@ class Finding:
     fix: str | None = None  # what to do, one sentence
     numbers: Mapping[str, float] = field(default_factory=dict)
     probe: ProbeVerdict | None = None
+    # The layers the cause spans, as positions in the graph's execution order (first, last); None =
+    # the whole model. Lets findings of one root cause on the same layers be told apart from others.
+    span: tuple[int, int] | None = None
+    related: tuple[Finding, ...] = ()  # the same root cause seen by other rules (issue 11)
 
     def with_(self, **changes: Any) -> Finding:
         return replace(self, **changes)

@@ -44,6 +44,7 @@ class Violation:
     severity: Severity | None = None
     fix: str | None = None
     numbers: Mapping[str, float] = field(default_factory=dict)
+    span: tuple[Node, Node] | None = None  # first and last layer the cause spans (None: the whole model)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def doc() -> dict[str, Any]:
 
 
 def test_top_level(doc: dict[str, Any]) -> None:
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert doc["modelcheck_version"] == modelcheck.__version__
     assert [m["model"] for m in doc["models"]] == [m.model for m in rc.FULL.models]
 

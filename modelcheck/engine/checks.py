@@ -148,7 +148,18 @@ def _finding(r: Rule, v: Violation, graph: Graph, override: Severity | None, pla
         line=line,
         fix=v.fix,
         numbers=dict(v.numbers),
+        span=_span(graph, v),
     )
+
+
+def _span(graph: Graph, v: Violation) -> tuple[int, int] | None:
+    if v.span is None:
+        return None
+    try:
+        a, b = graph.nodes.index(v.span[0]), graph.nodes.index(v.span[1])
+    except ValueError:
+        return None
+    return min(a, b), max(a, b)
 
 
 def _source(graph: Graph, node: Node | None, module: str | None) -> SourceLoc | None:

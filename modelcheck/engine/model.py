@@ -39,6 +39,7 @@ from modelcheck.load import inputs as example
 from modelcheck.load.discovery import package_root
 from modelcheck.load.sites import record_sites
 from modelcheck.passes import PassContext
+from modelcheck.engine.related import group
 from modelcheck.passes.lipschitz.compose import norm_rows_observation
 from modelcheck.registry import INTERNAL_ERROR
 from modelcheck.rule import Rule, RuleContext
@@ -113,6 +114,11 @@ def _lint_model(
     torch.manual_seed(0)
     outcome = run_checks(graph, rules, ctx, rctx, severities=severities, options=settings.options, place=place)
     notes += outcome.notes
+    zero = graph.facts.get("zero_init")
+    if zero is not None and zero.as_if_labels():
+        heads = ", ".join(zero.as_if_labels())
+        notes.append(f"gains predicted as if {heads} had PyTorch's default init: zero-initialised by design, "
+                     "a zero head makes both gains exactly 0")
     findings = outcome.findings
     profile = _profile(graph)
     measured: Metrics | None = None
@@ -123,6 +129,7 @@ def _lint_model(
         findings = _selected(findings, rules, severities)
 
     kept, suppressed = suppressor.apply(findings, lambda f: Path(f.file) if f.file and f.line else None)
+    kept = group(kept)  # after selection and noqa: a silenced primary promotes the next
     kept.sort(key=lambda f: (-f.severity.rank, f.rule, f.line or 0, f.module or ""))
     signal, lipschitz = graph.facts.get("signal"), graph.facts.get("lipschitz")
     return ModelReport(

@@ -59,6 +59,7 @@ def activation_fn(name: str, attrs: dict | None = None) -> ActFn | None:
         "softshrink": lambda x: F.softshrink(x, float(a.get("lambd", 0.5))),
         "hardshrink": lambda x: F.hardshrink(x, float(a.get("lambd", 0.5))),
         "identity": lambda x: x,
+        "exp": torch.exp,  # not an activation module, but torch.exp used as one (issue 11)
     }
     return table.get(name)
 

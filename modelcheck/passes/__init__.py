@@ -24,6 +24,7 @@ from modelcheck.ir import Graph
 _BUILTIN = (
     "modelcheck.passes.structure.summary",
     "modelcheck.passes.init_stats",
+    "modelcheck.passes.zero_init",
     "modelcheck.passes.signal.propagate",
     "modelcheck.passes.depth",
     "modelcheck.passes.lipschitz.compose",

@@ -403,3 +403,29 @@ class InitSegment(NamedTuple):
         and backward gain ``backward_ideal``."""
         ratio = self.backward / max(self.backward_ideal, 1e-300)
         return max(abs(math.log10(max(self.forward, 1e-300))), abs(math.log10(max(ratio, 1e-300))))
+
+
+# --- zero_init (issue 11) ---
+ZERO_INIT = "zero_init"
+
+
+class ZeroInitLayer(NamedTuple):
+    """A layer zero-initialised by design. ``role``: "head" (its zero reaches the output), "residual
+    branch" (added to another stream) or "gate" (multiplies another tensor). ``as_if``: the signal
+    pass predicts the gains with its default init instead (heads only: they make the gains 0)."""
+
+    node: str
+    label: str
+    role: str
+    as_if: bool = False
+
+
+class ZeroInitFact(NamedTuple):
+    """``graph.facts["zero_init"]``: the deliberate zero-inits, and the parameter statistics the
+    signal pass uses in place of the zero heads' ("as if not zero-initialised")."""
+
+    layers: tuple[ZeroInitLayer, ...] = ()
+    as_if: dict[str, ParamStats] = {}
+
+    def as_if_labels(self) -> tuple[str, ...]:
+        return tuple(layer.label for layer in self.layers if layer.as_if)

@@ -53,6 +53,13 @@ def _cell(f: Finding, m: ModelReport, *, verbose: bool) -> Text:
         text.append(SEP + "probe: ")
         text.append(word, style)
     text.append("\n" + f.message)
+    for r in f.related:  # the same root cause, as other rules saw it
+        text.append("\nrelated: ", "bold")
+        text.append(f"{r.rule} {r.name}" + (f" at {r.module}" if r.module else ""))
+        if r.numbers:
+            text.append(" (" + ", ".join(f"{k} {_num(v)}" for k, v in r.numbers.items()) + ")")
+        if verbose:
+            text.append(": " + r.message)
     if f.fix:
         text.append("\nfix: " + f.fix, FIX_STYLE)
     if verbose and f.numbers:

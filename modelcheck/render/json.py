@@ -10,7 +10,9 @@ The SPEC keys are emitted exactly (and never renamed); this reporter adds, witho
   (``{module, bound, method, certified}`` per module, its own constant, largest first), ``probe_device`` and
   ``probe`` (the probe's own JSON-safe summary, passed through); with ``debug`` also
   ``internal_tracebacks`` (rules that crashed) and ``error.traceback``;
-- per finding: ``file``, ``fix``, ``numbers``;
+- per finding: ``file``, ``fix``, ``numbers``, and ``related`` (schema 2): the same root cause as
+  other rules saw it, one finding per cause (``{rule, name, severity, message, module, file, line,
+  numbers}`` each; see README "One finding per root cause");
 - top level: ``messages`` (file-level lines), and ``summary.tool_errors`` / ``summary.suppressed``.
 
 Non-finite numbers (JSON has none): NaN is always ``null``. In ``metrics`` an infinite value is ``null``
@@ -35,7 +37,7 @@ from modelcheck.diagnostics import (
 )
 from modelcheck.numbers import json_float, json_numbers, json_safe
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: findings carry ``related``
 
 
 def render_json(report: RunReport, *, debug: bool = False) -> str:
@@ -134,6 +136,20 @@ def _finding(f: Finding) -> dict[str, Any]:
         "probe": f.probe.value if f.probe is not None else None,
         "file": f.file,
         "fix": f.fix,
+        "numbers": json_numbers(f.numbers),
+        "related": [_related(r) for r in f.related],
+    }
+
+
+def _related(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule,
+        "name": f.name,
+        "severity": f.severity.value,
+        "message": f.message,
+        "module": f.module,
+        "file": f.file,
+        "line": f.line,
         "numbers": json_numbers(f.numbers),
     }
 

@@ -114,6 +114,8 @@ def message_text(f: Finding, m: ModelReport, elsewhere: str | None = None) -> st
     text = f"{subject(f, m)}: {f.message}"
     if elsewhere:
         text += f" (at {elsewhere})"
+    if f.related:
+        text += "\nSame cause: " + "; ".join(f"{r.rule} {r.name} at {r.module or m.model}" for r in f.related)
     if f.fix:
         text += f"\nFix: {f.fix}"
     return text
@@ -136,7 +138,7 @@ def _result(
         "fullyQualifiedName": subject(f, m),
         "kind": "member" if f.module else "type",
     }
-    return {
+    out = {
         "ruleId": f.rule,
         "ruleIndex": rule_index,
         "level": LEVEL[f.severity],
@@ -156,7 +158,26 @@ def _result(
             "module": f.module,
             "probe": f.probe.value if f.probe is not None else None,
             "numbers": json_numbers(f.numbers),
+            "related": [r.rule for r in f.related],
         },
+    }
+    if f.related:
+        out["relatedLocations"] = [_related(i, r, m, root) for i, r in enumerate(f.related, 1)]
+    return out
+
+
+def _related(i: int, r: Finding, m: ModelReport, root: Path) -> dict[str, Any]:
+    """A related finding as SARIF's relatedLocations entry: where it points, and what it says."""
+    where = anchor(r, m, root)
+    artifact = (
+        {"uri": _uri(where.uri), "uriBaseId": SRCROOT}
+        if where.uri is not None
+        else _artifact(r.file or m.file, root)
+    )
+    return {
+        "id": i,
+        "physicalLocation": {"artifactLocation": artifact, "region": {"startLine": where.line or 1}},
+        "message": {"text": f"{r.rule} {r.name} ({r.severity.value}): {subject(r, m)}: {r.message}"},
     }
 
 

@@ -198,3 +198,28 @@ def _upsample(name: str, a: Args) -> Result:
 @on("identity")
 def _identity(name: str, a: Args) -> Result:
     return Op.IDENTITY, a.items()[:1], {}, {}
+
+
+# Functional normalisation and its pieces: the signal pass follows the statistic each computes
+# (issue 11), so the arguments that decide it (p, dim, exponent) are kept.
+def _dims(v: Any) -> Any:
+    return tuple(int(d) for d in v) if isinstance(v, (list, tuple)) else (int(v) if number(v) is not None else None)
+
+
+@on("normalize")
+def _normalize(name: str, a: Args) -> Result:
+    p = number(a.get(1, "p", 2.0))
+    return Op.OTHER, a.items()[:1], {}, {"note": "normalize", "p": p, "dim": _dims(a.get(2, "dim", 1))}
+
+
+@on("norm", "vector_norm", "linalg_vector_norm")
+def _norm(name: str, a: Args) -> Result:
+    p = a.get(1, ("p", "ord"), 2.0)
+    return Op.OTHER, a.items()[:1], {}, {"note": "norm", "p": number(p) if p != "fro" else 2.0,
+                                         "dim": _dims(a.get(2, "dim", None))}
+
+
+@on("pow")
+def _pow(name: str, a: Args) -> Result:
+    e = a.get(1, "exponent")
+    return Op.OTHER, a.items(), {}, {"note": "pow", **({"exponent": number(e)} if number(e) is not None else {})}

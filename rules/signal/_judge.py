@@ -40,9 +40,17 @@ def depth(graph: Graph) -> DepthFact | None:
 
 def where(graph: Graph, fact: DepthFact, *, backward: bool, shrinking: bool) -> tuple[str, Node | None]:
     """Name the layers that account for most (90%) of the loss or growth along the trunk."""
+    text, first, _ = located(graph, fact, backward=backward, shrinking=shrinking)
+    return text, first
+
+
+def located(graph: Graph, fact: DepthFact, *, backward: bool,
+            shrinking: bool) -> tuple[str, Node | None, tuple[Node, Node] | None]:
+    """:func:`where`, plus the trunk's first and last layer: the span of a finding about the whole
+    trunk's gain (the 90% layers differ between the forward and the backward view of one cause)."""
     nodes = [graph.node(s.node) for s in fact.steps]
     if len(nodes) < 2:
-        return "", nodes[0] if nodes else None
+        return "", nodes[0] if nodes else None, None
 
     def level(n: Node) -> float:
         s = n.facts[SIGNAL]
@@ -56,7 +64,7 @@ def where(graph: Graph, fact: DepthFact, *, backward: bool, shrinking: bool) -> 
     signed = [(-d if shrinking else d) for d in deltas]
     total = sum(d for d in signed if d > 0)
     if total <= 0:
-        return "", nodes[0]
+        return "", nodes[0], (nodes[0], nodes[-1])
     order = sorted(range(len(signed)), key=lambda i: -signed[i])
     picked, acc = [], 0.0
     for i in order:
@@ -68,7 +76,7 @@ def where(graph: Graph, fact: DepthFact, *, backward: bool, shrinking: bool) -> 
     first, last = owners[picked[0]], owners[picked[-1]]
     per = 10 ** (-(acc / len(picked)) if shrinking else acc / len(picked))
     span = first.label if first is last else f"{first.label} … {last.label}"
-    return f"{span} ({len(picked)} layers, ×{fmt(per)} each on average)", first
+    return f"{span} ({len(picked)} layers, ×{fmt(per)} each on average)", first, (nodes[0], nodes[-1])
 
 
 def activations_on(graph: Graph, fact: DepthFact) -> set[str]:
@@ -98,7 +106,7 @@ def relative(graph: Graph, *, vanishing: bool) -> Iterator[Violation]:
     if sev is None:
         return
     worst = graph.node(fact.worst)
-    span, _ = where(graph, fact, backward=True, shrinking=vanishing)
+    span, _, layers = located(graph, fact, backward=True, shrinking=vanishing)
     g_rel = next(s.g_rel for s in fact.steps if s.node == fact.worst)
     ratio, what = (" of", "loss") if vanishing else ("×", "growth")
     yield Violation(
@@ -110,4 +118,5 @@ def relative(graph: Graph, *, vanishing: bool) -> Iterator[Violation]:
         severity=sev,
         fix=suggest(graph, fact, exploding=not vanishing),
         numbers={"D": fact.d, "g_rel": g_rel},
+        span=layers,
     )

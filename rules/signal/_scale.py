@@ -9,7 +9,7 @@ from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
 from modelcheck.passes.facts import SIGNAL, SignalSummary
 from modelcheck.rule import Violation
-from modelcheck_rules.signal._judge import depth, downgrade, fmt, suggest, where
+from modelcheck_rules.signal._judge import depth, downgrade, fmt, located, suggest
 
 OVERFLOW = 1e300  # the signal pass clips exploding predictions here
 
@@ -37,7 +37,8 @@ def judge(graph: Graph, *, exploding: bool) -> Iterator[Violation]:
         direction = "grows" if exploding else "shrinks"
         what = ("output RMS / input RMS (forward gain)" if kind == "signal"
                 else "input-gradient RMS for a unit output gradient (backward gain)")
-        span, node = where(graph, fact, backward=kind == "gradient", shrinking=not exploding) if fact else ("", None)
+        span, node, layers = (located(graph, fact, backward=kind == "gradient", shrinking=not exploding) if fact
+                              else ("", None, None))
         shown = "overflows" if value >= OVERFLOW else f"= {fmt(value)}"
         band = "[1e-4, 1e4]" if sev is Severity.ERROR else "[1e-3, 1e3]"
         yield Violation(
@@ -48,5 +49,6 @@ def judge(graph: Graph, *, exploding: bool) -> Iterator[Violation]:
             severity=sev,
             fix=suggest(graph, fact, exploding=exploding),
             numbers={f"{'forward' if kind == 'signal' else 'backward'}_gain": value},
+            span=layers,
         )
         return  # one finding per model: the forward and backward views share a cause

@@ -6,7 +6,9 @@ bypasses: for every weight op, the shortest input → output path through it, co
 A residual `x + f(x)` or a concatenation skip (U-Net, DenseNet) anywhere along the way shortens that
 path; a plain stack of N layers leaves it at N. More than 20 is a warning, more than 50 an error. A
 chain initialised for dynamical isometry ((delta-)orthogonal weights with tanh or no activation) is
-only reported as info.
+only reported as info, and a chain whose predicted gradient gain from its top to its bottom stays
+within [0.1, 10] (self-normalising SELU with LeCun init, a well-initialised stack) as info up to 50
+layers: there depth is judged by what it does to the gradient, not by the layer count alone.
 
 ## Why is this bad?
 Deep plain networks train worse than shallow ones even when they do not overfit (the degradation
@@ -57,6 +59,7 @@ from modelcheck.rule import Violation, rule
 from modelcheck_rules.structure._common import fmt, signal, span, summary, width
 
 WARN_DEPTH = 20
+HEALTHY = (0.1, 10.0)  # predicted gradient gain across the chain that depth alone does not endanger
 ERROR_DEPTH = 50
 FIX = ("add residual connections (x + f(x)) every 2-3 layers, e.g. ResNet basic blocks, or concatenation "
        "skips; BatchNorm after each conv controls the scale but not the depth")
@@ -89,6 +92,13 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
             note = ("; its (delta-)orthogonal weights with tanh/linear activations give dynamical isometry "
                     "at init, so only the depth itself is noted")
         ratio = _gradient_ratio(graph, chain.weight_ops)
+        if (ratio is not None and HEALTHY[0] <= ratio <= HEALTHY[1] and not chain.isometric
+                and chain.depth <= error):
+            # Depth is a risk through what it does to the gradient: a chain that passes it on intact
+            # (SELU with LeCun init, a well-initialised ReLU stack) is only noted, up to the error depth.
+            severity = Severity.INFO
+            note = (f"; the predicted gradient gain across it stays within [{fmt(HEALTHY[0])}, {fmt(HEALTHY[1])}], "
+                    "so its depth alone is noted")
         limit = error if chain.depth > error else warn
         numbers = {"depth": float(chain.depth), "threshold": float(limit)}
         grad = ""
@@ -104,6 +114,7 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
             severity=severity,
             fix=FIX,
             numbers=numbers,
+            span=(graph.node(chain.weight_ops[0]), last),
         )
 
 

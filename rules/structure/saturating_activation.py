@@ -124,6 +124,7 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
                 fix=("use ReLU/GELU/SiLU with kaiming_normal_ init on the main path (keep sigmoid/tanh for "
                      "gates and the output), or add normalization and residual connections"),
                 numbers=numbers,
+                span=(first, graph.node(chain.activations[-1])),
             )
         elif n_sig >= INFO_SIGMOIDS:
             yield Violation(
@@ -133,6 +134,7 @@ def check(graph: Graph, options: Mapping[str, Any]) -> Iterator[Violation]:
                 node=first, severity=Severity.INFO,
                 fix="prefer ReLU/GELU on the main path; keep sigmoid for gates and outputs",
                 numbers=numbers,
+                span=(first, graph.node(chain.activations[-1])),
             )
 
 

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.numerics.gaussian import moments
 from modelcheck.passes.facts import SignalState, param_info
+from modelcheck.passes.signal.functional import concentrated, glu_backward, glu_forward
 
 State = SignalState | None
 Fwd = Callable[[Graph, Node, Sequence[State]], "tuple[float, float] | None"]
@@ -47,7 +48,12 @@ def backward(*ops: Op) -> Callable[[Bwd], Bwd]:
 
 
 def param_moments(graph: Graph, name: str | None) -> tuple[float, float, int] | None:
-    """(mean of squares, mean, numel) of a parameter, through the one accessor (:func:`param_info`)."""
+    """(mean of squares, mean, numel) of a parameter, through the one accessor (:func:`param_info`). A
+    zero-initialised head counts at its default init (the ``zero_init`` pass: "as if")."""
+    zero = graph.facts.get("zero_init")
+    stats = zero.as_if.get(name) if zero is not None and name else None
+    if stats is not None:
+        return float(stats.mean_sq), float(stats.mean), int(stats.numel)
     info = param_info(graph, name)
     return None if info is None else (info.mean_sq, info.mean, info.numel)
 
@@ -196,6 +202,8 @@ def _act_f(graph: Graph, node: Node, ins: Sequence[State]) -> tuple[float, float
     x = ins[0]
     if x is None:
         return None
+    if node.attrs.get("fn") == "glu":  # a·σ(b) over two independent halves
+        return glu_forward(x)
     m = moments(str(node.attrs.get("fn", "")), x.q, x.r, node.attrs)
     if m is None:
         return x.q, x.r
@@ -205,6 +213,8 @@ def _act_f(graph: Graph, node: Node, ins: Sequence[State]) -> tuple[float, float
 @backward(Op.ACTIVATION)
 def _act_b(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, g: float) -> list[float]:
     x = ins[0]
+    if x is not None and node.attrs.get("fn") == "glu":
+        return [glu_backward(x, g)]
     m = moments(str(node.attrs.get("fn", "")), x.q, x.r, node.attrs) if x is not None else None
     return [g * m[1] if m is not None else g]
 
@@ -282,11 +292,17 @@ def _div_f(graph: Graph, node: Node, ins: Sequence[State]) -> tuple[float, float
         return None
     if isinstance(c, (int, float)) and c != 0:
         return x.q / (c * c), x.r / (c * c)
-    return x.q, x.r  # division by a tensor: unknown scale, pass through
+    y = ins[1] if len(ins) > 1 else None
+    if y is not None and concentrated(y):  # by a norm or an rms: the divisor is its common level
+        return x.q / y.q, x.r / y.q
+    return x.q, x.r  # division by a tensor of unknown sign and scale: pass through
 
 
 @backward(Op.DIV)
 def _div_b(graph: Graph, node: Node, ins: Sequence[State], out: SignalState, g: float) -> list[float]:
     c = node.attrs.get("scalar")
     f = 1.0 / (c * c) if isinstance(c, (int, float)) and c != 0 else 1.0
+    y = ins[1] if len(ins) > 1 else None
+    if not isinstance(c, (int, float)) and y is not None and concentrated(y):
+        return [g / y.q, g * ins[0].q / (y.q * y.q) if ins[0] is not None else 0.0] + [0.0] * (len(ins) - 2)
     return [g * f] + [0.0] * (len(ins) - 1)

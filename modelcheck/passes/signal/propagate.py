@@ -15,6 +15,7 @@ import math
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes import PassContext, register
 from modelcheck.passes.facts import SIGNAL, SignalState, SignalSummary
+from modelcheck.passes.signal import functional
 from modelcheck.passes.signal import attention as _attention  # noqa: F401  (registers its rules)
 from modelcheck.passes.signal import mixing as _mixing  # noqa: F401  (registers its rules)
 from modelcheck.passes.signal.local import simulate
@@ -54,6 +55,10 @@ def _forward_state(graph: Graph, node: Node, ins: list[SignalState | None], ctx:
     rule = FORWARD.get(_as_op(node))
     if rule is not None:
         return rule(graph, node, ins)
+    if node.op is Op.OTHER:  # normalisation written with functions, exp, ...
+        st = functional.forward(graph, node, ins)
+        if st is not None:
+            return st
     local = simulate(graph, node, ins, ctx)
     if local is not None:
         node.facts["signal_local"] = local
@@ -91,7 +96,7 @@ def _y_node(graph: Graph) -> Node | None:
     return next((i for i in out.inputs if i.meta is None or i.meta.is_float), out.inputs[0])
 
 
-@register("signal", requires=("init_stats",))
+@register("signal", requires=("init_stats", "zero_init"))
 def run(graph: Graph, ctx: PassContext) -> None:
     input_index = {n.name: i for i, n in enumerate(graph.inputs)}
     fwd: dict[Node, tuple[float, float]] = {}
@@ -116,8 +121,11 @@ def run(graph: Graph, ctx: PassContext) -> None:
         out = SignalState(*fwd[node], g, min(grads_r[node], g))
         local = node.facts.get("signal_local")
         rule = BACKWARD.get(_as_op(node))
+        known = functional.backward(graph, node, ins, out, g) if node.op is Op.OTHER and local is None else None
         if local is not None:
             contrib = [g * local.grad_ratio if s is not None else 0.0 for s in ins]
+        elif known is not None:
+            contrib = known
         elif rule is not None:
             contrib = rule(graph, node, ins, out, g)
         else:
