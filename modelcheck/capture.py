@@ -8,7 +8,7 @@ running statistics), so analysis never changes the model it reports on.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import torch
@@ -122,3 +122,46 @@ def checking_mode(model: nn.Module) -> Iterator[bool]:
         for m in batch_norms:
             m.train()
         yield not batch_norms
+
+
+@dataclass
+class Measurement:
+    """What the forward that checks the example inputs saw (issue 11): the RMS of the first float
+    input and of the primary output, and of each leaf module's first input, for comparing the
+    predicted propagation with the observed one at no extra forward."""
+
+    input_rms: float | None = None
+    output_rms: float | None = None
+    module_input_rms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def forward_gain(self) -> float | None:
+        if self.input_rms is None or self.output_rms is None or self.input_rms <= 0:
+            return None
+        return self.output_rms / self.input_rms
+
+
+def _rms(t: Any) -> float | None:
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.numel() == 0 or t.is_meta:
+        return None
+    return float(t.detach().double().pow(2).mean().sqrt())
+
+
+@contextlib.contextmanager
+def measuring(model: nn.Module, inputs: Iterable[Any], into: Measurement) -> Iterator[Callable[[Any], None]]:
+    """Record ``into``'s statistics while the block runs the model; call the yielded function with
+    the model's output."""
+    x = next((t for t in inputs if isinstance(t, torch.Tensor) and t.is_floating_point()), None)
+    into.input_rms = _rms(x)
+    leaves = [p for p, m in model.named_modules() if p and not next(m.children(), None)]
+
+    def stat(path: str, mod: nn.Module, args: tuple, kwargs: dict) -> float | None:
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        return _rms(first)
+
+    def done(out: Any) -> None:
+        into.output_rms = _rms(first_float(out))
+
+    with observing(model, leaves, stat) as got:
+        yield done
+    into.module_input_rms = {k: v for k, v in got.items() if v is not None}

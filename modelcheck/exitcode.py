@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from modelcheck.diagnostics import RunReport, Severity
+from modelcheck.diagnostics import ProbeVerdict, RunReport, Severity
 
 
 class ExitCode(enum.IntEnum):
@@ -17,5 +17,9 @@ def exit_code(report: RunReport, fail_on: Severity = Severity.ERROR, *, exit_zer
     """What a run ends with. ``exit_zero`` turns FINDINGS into OK but never hides a TOOL_ERROR."""
     if report.tool_errors:
         return ExitCode.TOOL_ERROR
-    failing = any(f.severity >= fail_on for m in report.models for f in m.findings)
+    # A static finding the probe measured and did not confirm stays in the report (marked) but does
+    # not fail the run: the measurement outranks the prediction.
+    failing = any(
+        f.severity >= fail_on and f.probe is not ProbeVerdict.NOT_CONFIRMED for m in report.models for f in m.findings
+    )
     return ExitCode.FINDINGS if failing and not exit_zero else ExitCode.OK

@@ -39,6 +39,8 @@ from modelcheck.load import inputs as example
 from modelcheck.load.discovery import package_root
 from modelcheck.load.sites import record_sites
 from modelcheck.passes import PassContext
+from modelcheck import capture
+from modelcheck.engine import evidence
 from modelcheck.engine.related import group
 from modelcheck.passes.lipschitz.compose import norm_rows_observation
 from modelcheck.registry import INTERNAL_ERROR
@@ -90,8 +92,10 @@ def _lint_model(
     if meta:
         notes.append("built on the meta device: predictions use shapes and init statistics only")
     rows = None if meta else norm_rows_observation(model)  # the lipschitz pass's, taken while checking inputs
+    measurement = None if meta else capture.Measurement()  # what that forward sees, if it runs
     found = example.resolve(
-        model, module, cand.name, settings.input_shapes_for(cand.name), meta=meta, roots=roots, observe=rows
+        model, module, cand.name, settings.input_shapes_for(cand.name), meta=meta, roots=roots, observe=rows,
+        measure=measurement,
     )
     if found.note:
         notes.append(found.note)
@@ -119,9 +123,15 @@ def _lint_model(
         heads = ", ".join(zero.as_if_labels())
         notes.append(f"gains predicted as if {heads} had PyTorch's default init: zero-initialised by design, "
                      "a zero head makes both gains exactly 0")
-    findings = outcome.findings
+    signal = graph.facts.get("signal")
+    predicted = Metrics(getattr(signal, "forward_gain", None), getattr(signal, "backward_gain", None))
+    checked = evidence.measured_metrics(measurement)
+    if checked is not None and not (zero is not None and zero.as_if_labels()):  # "as if" is not what ran
+        findings = evidence.weigh(outcome.findings, graph, predicted, measurement)
+    else:
+        checked, findings = None, outcome.findings
     profile = _profile(graph)
-    measured: Metrics | None = None
+    measured: Metrics | None = checked  # the input check's forward; the probe's measurement replaces it
     probe_device: str | None = None
     if settings.probe is not None:
         findings, profile, measured, probe_device = _probe(model, found.tensors, graph, findings, profile, settings,

@@ -71,22 +71,23 @@ def resolve(
     meta: bool,
     roots: tuple[Path, ...],
     observe: capture.Observation | None = None,
+    measure: capture.Measurement | None = None,
 ) -> Inputs:
     """Find example inputs for ``model`` and check that the forward pass accepts them (taking
-    ``observe``'s statistics on the way)."""
+    ``observe``'s statistics on the way, and ``measure``'s when that forward runs)."""
     explicit = _explicit(model, module, specs)
     if explicit is not None:
         tensors, source, hint = explicit
         tensors = _to_device(tensors, meta)
         if observe is None:  # the trace runs them anyway: a separate check only costs a forward
             return Inputs(tensors, source, unchecked_hint=hint)
-        forward(model, tensors, source, hint, roots, observe)
+        forward(model, tensors, source, hint, roots, observe, measure)
         return Inputs(tensors, source)
     failures: list[str] = []
     for tensors, source in _guesses(model):
         tensors = _to_device(tensors, meta)
         try:
-            forward(model, tensors, source, "", roots, observe)
+            forward(model, tensors, source, "", roots, observe, measure)
         except InputError as exc:  # a wrong guess: try the next one
             failures.append(exc.message)
             continue
@@ -209,18 +210,20 @@ def diagnose(model: nn.Module, found: Inputs, roots: tuple[Path, ...]) -> None:
 
 
 def forward(model: nn.Module, inputs: tuple[Any, ...], source: str, hint: str, roots: tuple[Path, ...],
-            observe: capture.Observation | None = None) -> None:
+            observe: capture.Observation | None = None, measure: capture.Measurement | None = None) -> None:
     """Run ``model(*inputs)`` once (no grad, buffers restored, :func:`capture.checking_mode`); raise a
-    one-line error if it fails. ``observe`` takes its statistics on the way."""
+    one-line error if it fails. ``observe`` and ``measure`` take their statistics on the way."""
     saved = {k: b.detach().clone() for k, b in model.named_buffers()}
     torch.manual_seed(0)
     if observe is not None:
         observe.values = None
     watch = (capture.observing(model, observe.paths, observe.fn, observe.combine) if observe is not None
              else contextlib.nullcontext({}))
+    seen = (capture.measuring(model, inputs, measure) if measure is not None
+            else contextlib.nullcontext(lambda out: None))
     try:
-        with torch.no_grad(), capture.checking_mode(model) as plain_eval, watch as got:
-            model(*inputs)
+        with torch.no_grad(), capture.checking_mode(model) as plain_eval, watch as got, seen as done:
+            done(model(*inputs))
         if observe is not None and plain_eval:
             observe.values = {k: v for k, v in got.items() if v is not None}
     except Exception as exc:

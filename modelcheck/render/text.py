@@ -6,6 +6,7 @@ reads the same. Output depends on the report and the console width only.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Mapping, Sequence
 
@@ -135,8 +136,8 @@ def metrics_text(metrics: Metrics, measured: Metrics | None, reason: str | None)
 
     def gain(label: str, predicted: float | None, seen: float | None) -> Text:
         out = Text.assemble(f"{label} ", (fmt_num(predicted), "bold"))
-        if seen is not None:
-            out.append(f" (measured {fmt_num(seen)})")
+        if seen is not None:  # a gain that overflowed float32 is no number we measured
+            out.append(f" (measured {fmt_num(seen)})" if math.isfinite(seen) else " (measured: overflows float32)")
         return out
 
     bound = metrics.lipschitz_upper_bound

@@ -1,0 +1,116 @@
+"""The forward that checks the example inputs, as evidence against the predictions (issue 11):
+measured forward gain beside the predicted one, errors the measurement contradicts downgraded, no
+second forward, and predictions alone under --meta."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from modelcheck import capture
+from modelcheck.load import inputs as example
+from tests.zoo import lint_cli
+
+# torch.sign is a map the signal pass does not model: it passes the predicted scale through, so 12
+# N(0, 1)-initialised layers are predicted to explode while the measured signal stays bounded.
+SIGN_MLP = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class SignMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList(nn.Linear(64, 64) for _ in range(12))
+            for lin in self.layers:
+                nn.init.normal_(lin.weight)
+
+        def forward(self, x):
+            for lin in self.layers:
+                x = torch.sign(lin(x))
+            return x
+''')
+
+
+@pytest.fixture()
+def sign_mlp(tmp_path: Path) -> Path:
+    path = tmp_path / "sign_mlp.py"
+    path.write_text(SIGN_MLP)
+    return path
+
+
+def _model(report: dict[str, Any]) -> dict[str, Any]:
+    (m,) = report["models"]
+    assert m["status"] == "ok", m["error"]
+    return m
+
+
+def test_contradicted_error_becomes_a_warning_with_both_numbers(sign_mlp: Path, tmp_path: Path) -> None:
+    code, report = lint_cli([sign_mlp], out=tmp_path / "r.json")
+    m = _model(report)
+    assert code == 0
+    assert m["metrics"]["forward_gain"] > 1e4
+    measured = m["measured_metrics"]["forward_gain"]
+    assert 0.1 < measured < 10
+    (f,) = [f for f in m["findings"] if f["rule"] == "MC304"]
+    assert f["severity"] == "warning"
+    assert "measured forward gain" in f["message"] and "first at sign" in f["message"]
+    assert f["numbers"]["measured_forward_gain"] == pytest.approx(measured)
+
+
+def test_meta_predictions_stand_alone(sign_mlp: Path, tmp_path: Path) -> None:
+    _, report = lint_cli([sign_mlp], "--meta", out=tmp_path / "r.json")
+    m = _model(report)
+    assert "measured_metrics" not in m
+    assert [f["severity"] for f in m["findings"] if f["rule"] == "MC304"] == ["error"]
+
+
+def test_text_report_prints_measured_beside_predicted(sign_mlp: Path) -> None:
+    from typer.testing import CliRunner
+
+    from modelcheck.cli import app
+
+    out = CliRunner().invoke(app, ["lint", str(sign_mlp)], env={"COLUMNS": "200"}).output
+    assert re.search(r"forward gain \S+ \(measured \S+\)", out), out
+
+
+class _Counting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.b(torch.relu(self.a(x))) * 3.0
+
+
+def test_measurement_rides_on_the_check_forward() -> None:
+    model = _Counting()
+    x = torch.randn(4, 8)
+    got = capture.Measurement()
+    example.forward(model, (x,), "test", "", (), None, got)
+    assert model.calls == 1
+    with torch.no_grad():
+        y = model(x)
+    rms = lambda t: float(t.double().pow(2).mean().sqrt())  # noqa: E731
+    assert got.forward_gain == pytest.approx(rms(y) / rms(x), rel=1e-6)
+    assert set(got.module_input_rms) == {"a", "b"}
+    assert got.module_input_rms["a"] == pytest.approx(rms(x), rel=1e-6)
+
+
+def test_not_confirmed_findings_do_not_fail_the_run() -> None:
+    from modelcheck.diagnostics import Finding, ModelReport, ProbeVerdict, RunReport, Severity
+    from modelcheck.exitcode import ExitCode, exit_code
+
+    f = Finding("MC303", "signal-vanishing", Severity.ERROR, "predicted")
+    report = RunReport(models=(ModelReport("m.py", "M", findings=(f.with_(probe=ProbeVerdict.NOT_CONFIRMED),)),))
+    assert exit_code(report) is ExitCode.OK
+    report = RunReport(models=(ModelReport("m.py", "M", findings=(f.with_(probe=ProbeVerdict.CONFIRMED),)),))
+    assert exit_code(report) is ExitCode.FINDINGS
