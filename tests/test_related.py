@@ -133,3 +133,8 @@ def test_text_report_lists_related(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["lint", str(BROKEN)], env={"COLUMNS": "120"})
     assert "related:" in result.output
     assert "1 error" in result.output
+
+
+def test_a_zero_layer_and_the_zero_gain_it_causes_are_one_finding() -> None:
+    out = group([_f("MC303", span=(0, 20)), _f("MC202", span=(6, 6), module="net.6")])
+    assert [(f.rule, [r.rule for r in f.related]) for f in out] == [("MC202", ["MC303"])]

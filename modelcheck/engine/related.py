@@ -21,6 +21,7 @@ from modelcheck.diagnostics import Finding
 FAMILIES: tuple[tuple[str, ...], ...] = (
     ("MC103", "MC301", "MC303", "MC101"),  # the gradient vanishes
     ("MC102", "MC302", "MC304", "MC101"),  # the signal or the gradient explodes
+    ("MC202", "MC303"),  # a zero layer on the main path stops the gradient
 )
 
 

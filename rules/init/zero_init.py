@@ -166,7 +166,7 @@ def check(graph: Graph) -> Iterator[Violation]:
                 f"{n.label} is zero-initialised and feeds a ReLU through biases ≤ 0: every unit outputs "
                 f"relu(b) = 0 with zero derivative, so no gradient reaches {n.label}, the layer after it, "
                 f"or anything before it",
-                node=n, severity=Severity.ERROR, fix=_FIX,
+                node=n, severity=Severity.ERROR, fix=_FIX, span=(n, n),
             )
             continue
         kind = "scale γ" if n.op is Op.NORM else "weight"
