@@ -138,3 +138,8 @@ def test_text_report_lists_related(tmp_path: Path) -> None:
 def test_a_zero_layer_and_the_zero_gain_it_causes_are_one_finding() -> None:
     out = group([_f("MC303", span=(0, 20)), _f("MC202", span=(6, 6), module="net.6")])
     assert [(f.rule, [r.rule for r in f.related]) for f in out] == [("MC202", ["MC303"])]
+
+
+def test_one_rule_on_several_modules_is_not_merged() -> None:
+    fs = [_f("MC202", "warning", module=f"layers.{i}.norm") for i in range(3)]
+    assert group(fs) == fs

@@ -102,8 +102,8 @@ def group(findings: Sequence[Finding]) -> list[Finding]:
                         comp.append(j)
                         members.remove(j)
                         grew = True
-            if len(comp) == 1:
-                continue
+            if len({items[i].rule for i in comp}) == 1:
+                continue  # one rule on several places: separate causes (same-module repeats are deduped)
             primary = min(comp, key=lambda i: _rank(items[i], family))
             others = sorted((i for i in comp if i != primary), key=lambda i: _rank(items[i], family))
             merged[primary] = _attach(items[primary], [items[i] for i in others])

@@ -84,7 +84,9 @@ def run(graph: Graph, ctx: PassContext) -> None:
         if param is None:
             continue
         role = _role(node)
-        if role is None:
+        # A zero parameter used as a tensor is a design only as a gate (LayerScale, ReZero α; a zero
+        # cls token or position table is just a start value), and a zero norm γ only ends a branch.
+        if role is None or (node.op is Op.PARAM and role != "gate") or (node.op is Op.NORM and role != "residual branch"):
             continue
         label = param if node.op is Op.PARAM else node.label  # a LayerScale's owner holds two
         layers.append(ZeroInitLayer(node.name, label, role, as_if=role == "head" and node.op in _WEIGHT_OPS))
