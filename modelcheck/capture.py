@@ -8,6 +8,7 @@ running statistics), so analysis never changes the model it reports on.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -144,7 +145,8 @@ class Measurement:
 def _rms(t: Any) -> float | None:
     if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.numel() == 0 or t.is_meta:
         return None
-    return float(t.detach().double().pow(2).mean().sqrt())
+    # one read of the tensor, no float64 copy: this runs on every leaf module's input
+    return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float32)) / math.sqrt(t.numel())
 
 
 @contextlib.contextmanager

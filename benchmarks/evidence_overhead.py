@@ -1,0 +1,64 @@
+#!/usr/bin/env python
+"""What the issue-11 measurement adds to the input check's forward (it must not add a forward).
+
+    python benchmarks/evidence_overhead.py [MODEL_FILE ...]
+
+For each model (default: gpt2-small, resnet-50, mlp-100 from benchmarks/models) the input check's
+forward (:func:`modelcheck.load.inputs.forward`, with the lipschitz pass's norm-row observation) is
+timed without and with a :class:`modelcheck.capture.Measurement`, alternating, min of 4. In a lint the
+check forward runs only when the inputs are inferred or the model has norms to observe; otherwise
+nothing is measured and nothing is added.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from modelcheck import capture
+from modelcheck.load import inputs as example
+from modelcheck.passes.lipschitz.compose import norm_rows_observation
+
+MODELS = Path(__file__).parent / "models"
+DEFAULT = ("gpt2_small.py", "resnet50.py", "mlp_100.py")
+
+
+def _build(path: Path) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    make = [v for v in vars(mod).values() if v is not getattr(mod, "example_inputs", None)
+            and getattr(v, "__module__", None) == mod.__name__
+            and (inspect.isfunction(v) or (inspect.isclass(v) and issubclass(v, nn.Module)))][-1]
+    torch.manual_seed(0)
+    return make().train(), tuple(mod.example_inputs())
+
+
+def main(argv: list[str]) -> int:
+    torch.set_num_threads(1)
+    for name in argv or DEFAULT:
+        path = Path(name) if Path(name).exists() else MODELS / name
+        model, x = _build(path)
+        rows = norm_rows_observation(model)
+        times: dict[str, list[float]] = {"check": [], "check+measure": []}
+        for _ in range(4):
+            for key in times:
+                m = capture.Measurement() if key == "check+measure" else None
+                t0 = time.perf_counter()
+                example.forward(model, x, "bench", "", (), rows, m)
+                times[key].append(time.perf_counter() - t0)
+        best = {k: min(v) for k, v in times.items()}
+        print(f"{path.stem:12s} check {best['check']:.3f} s   check+measure {best['check+measure']:.3f} s   "
+              f"+{best['check+measure'] - best['check']:.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
