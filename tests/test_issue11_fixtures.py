@@ -77,3 +77,45 @@ def test_zero_init_on_a_plain_main_path_is_still_an_error(reports: dict[str, dic
     findings = reports["zero_init_plain_mlp.py"]["findings"]
     assert [f for f in findings if f["severity"] == "error"]
     assert not [f for f in findings if f["rule"] == "MC206"]
+
+
+SE_PLAIN = '''
+import torch
+from torch import nn
+
+
+class SE(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Conv2d(c, c // 4, 1), nn.Conv2d(c // 4, c, 1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3), keepdim=True)))))
+
+
+class PlainSENet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layers = [nn.Conv2d(3, 16, 3, padding=1)]
+        for _ in range(12):
+            layers += [nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.SiLU(), SE(16),
+                       nn.Conv2d(16, 16, 1, bias=False), nn.BatchNorm2d(16)]
+        self.blocks = nn.Sequential(*layers)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(self.blocks(x).mean((2, 3)))
+
+
+def example_inputs():
+    return (torch.randn(4, 3, 16, 16),)
+'''
+
+
+def test_squeeze_excitation_gates_are_not_a_second_path(tmp_path: Path) -> None:
+    path = tmp_path / "se_plain.py"
+    path.write_text(SE_PLAIN)
+    _, report = lint_cli([path], out=tmp_path / "r.json")
+    (m,) = report["models"]
+    (f,) = [f for f in m["findings"] if f["rule"] == "MC101"]
+    assert f["numbers"]["depth"] == 26  # 1 + 12 x 2 + head: the SE convs only scale what bypasses them

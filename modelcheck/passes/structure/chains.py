@@ -94,7 +94,7 @@ def plain_chains(topo: Topo) -> tuple[list[PlainChain], int, int | None, int | N
     shortest = int(s_in[out]) if out is not None and out in s_in else None
     longest = int(l_in[out]) if out is not None and out in l_in else None
     through = {n: int(s_in[n] + s_out[n]) for n in topo.graph.nodes
-               if topo.w[n] and n in s_in and n in s_out}
+               if topo.w[n] and n in s_in and n in s_out and not _gating(topo, n, succ)}
     max_depth = max(through.values(), default=0)
     chains: list[PlainChain] = []
     covered: set[Node] = set()
@@ -113,6 +113,20 @@ def plain_chains(topo: Topo) -> tuple[list[PlainChain], int, int | None, int | N
             norms=sum(1 for n in path if n.op is Op.NORM), isometric=iso, isometry_checked=checked,
         ))
     return chains, max_depth, shortest, longest
+
+
+def _gating(topo: Topo, w: Node, succ: dict[Node, Node]) -> bool:
+    """``w`` only computes a gate (squeeze-excitation's convs, a GLU's gate projection): its shortest
+    way to the output runs through an activation that multiplies the main path. A gate scales the
+    signal that bypasses it; it is not a second path of weight ops in sequence with it."""
+    n = w
+    while n in succ:
+        n = succ[n]
+        if n.op in (Op.ADD, Op.SUB, Op.MUL, Op.CONCAT, Op.OUTPUT):
+            return False  # reached a join or a product before any gate: w is on the main path
+        if n.op is Op.ACTIVATION and str(n.attrs.get("fn", "")) in SATURATING | {"hardsigmoid"} and is_gate(topo, n):
+            return True
+    return False
 
 
 def _ancestor(topo: Topo, src: Node, dst: Node) -> bool:
