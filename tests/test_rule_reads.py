@@ -20,7 +20,7 @@ from modelcheck.registry import load_rules
 from modelcheck.rule import Rule
 
 KEYS = {"INIT_STATS": "init_stats", "SIGNAL": "signal", "DEPTH": "depth", "STRUCTURE": "structure",
-        "LIPSCHITZ": "lipschitz", "JACOBIAN": "jacobian"}
+        "LIPSCHITZ": "lipschitz", "JACOBIAN": "jacobian", "ZERO_INIT": "zero_init"}
 ACCESSORS = {"param_info": "init_stats"}
 
 
