@@ -73,6 +73,8 @@ def test_zoo_model_lints_clean(entry: ZooModel, folder: Path) -> None:
     assert not internal, findings_text(rep)
     errors = findings_text(rep, "error")
     assert not errors, errors
+    places = [(f["rule"], f["module"]) for f in rep["findings"]]
+    assert len(places) == len(set(places)), places  # one finding per rule and module (issue 11)
     assert code == 0
     for line in findings_text(rep, "warning"):
         print(f"{entry.name}: {line}")
