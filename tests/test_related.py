@@ -143,3 +143,9 @@ def test_a_zero_layer_and_the_zero_gain_it_causes_are_one_finding() -> None:
 def test_one_rule_on_several_modules_is_not_merged() -> None:
     fs = [_f("MC202", "warning", module=f"layers.{i}.norm") for i in range(3)]
     assert group(fs) == fs
+
+
+def test_the_init_scale_of_a_segment_is_the_cause_of_the_gain_it_predicts() -> None:
+    out = group([_f("MC303", span=(0, 30)), _f("MC201", span=(0, 28), forward_gain=3.8e-5, backward_gain=4e-5),
+                 _f("MC304", span=(40, 50))])
+    assert [(f.rule, [r.rule for r in f.related]) for f in out] == [("MC201", ["MC303"]), ("MC304", [])]

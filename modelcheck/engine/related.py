@@ -12,22 +12,32 @@ same module twice: the worst stays, the rest are attached to it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Iterable, Sequence
 
 from modelcheck.diagnostics import Finding
 
 # Most specific first: the cause, then its consequences, then the structural condition it needs.
+# MC201 (the init scale of a skip-free segment) is a cause as specific as the activations.
 FAMILIES: tuple[tuple[str, ...], ...] = (
-    ("MC103", "MC301", "MC303", "MC101"),  # the gradient vanishes
-    ("MC102", "MC302", "MC304", "MC101"),  # the signal or the gradient explodes
+    ("MC103", "MC201", "MC301", "MC303", "MC101"),  # the gradient vanishes
+    ("MC102", "MC201", "MC302", "MC304", "MC101"),  # the signal or the gradient explodes
     ("MC202", "MC303"),  # a zero layer on the main path stops the gradient
 )
 
 
 def _direction(f: Finding) -> int | None:
-    """MC101's predicted gradient gain across its chain says which family it can join (None: either)."""
-    ratio = f.numbers.get("gradient_ratio")
+    """Which family MC101 (its predicted gradient gain across the chain) or MC201 (the segment's gain
+    farther from 1) can join: 0 vanishing, 1 exploding, None either."""
+    if f.rule == "MC201":
+        fwd, bwd = f.numbers.get("forward_gain"), f.numbers.get("backward_gain")
+        gains = [g for g in (fwd, bwd) if g is not None and g > 0]
+        if not gains:
+            return None
+        ratio = max(gains, key=lambda g: abs(math.log10(g)))
+    else:
+        ratio = f.numbers.get("gradient_ratio")
     if ratio is None:
         return None
     return 0 if ratio < 1 else 1
@@ -35,7 +45,7 @@ def _direction(f: Finding) -> int | None:
 
 def _families(f: Finding) -> list[int]:
     out = [i for i, codes in enumerate(FAMILIES) if f.rule in codes]
-    if f.rule == "MC101":
+    if f.rule in ("MC101", "MC201"):
         d = _direction(f)
         out = [i for i in out if d is None or d == i]
     return out

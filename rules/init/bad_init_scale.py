@@ -135,7 +135,8 @@ def _finding(seg: InitSegment, sev: Severity, extra: int) -> Violation:
         msg += f" (and {extra} more segment{'s' * (extra > 1)} like it)"
     worst = max(seg.layers, key=lambda x: abs(math.log10(max(x.ratio, 1e-300))))
     return Violation(msg, node=worst.node, severity=sev, fix=f"use {call} on {_span(seg)}",
-                     numbers={"forward_gain": seg.forward, "backward_gain": seg.backward, "layers": float(n)})
+                     numbers={"forward_gain": seg.forward, "backward_gain": seg.backward, "layers": float(n)},
+                     span=(seg.start, seg.end))
 
 
 def _summary_info(segs: list[InitSegment]) -> Violation | None:
