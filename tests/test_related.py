@@ -4,7 +4,6 @@ related findings in JSON, text and SARIF."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from modelcheck import capture
 from modelcheck.config.settings import Settings
 from modelcheck.diagnostics import (
     Finding,
@@ -27,11 +28,13 @@ from modelcheck.diagnostics import (
     ModuleBound,
     Severity,
 )
+from modelcheck.engine import evidence
 from modelcheck.engine.checks import Place, run_checks
 from modelcheck.engine.records import (
     FileJob,
     error_info,
 )
+from modelcheck.engine.related import group
 from modelcheck.errors import TraceError
 from modelcheck.ir import Graph, Op, SourceLoc
 from modelcheck.load import build as loading
@@ -39,9 +42,6 @@ from modelcheck.load import inputs as example
 from modelcheck.load.discovery import package_root
 from modelcheck.load.sites import record_sites
 from modelcheck.passes import PassContext
-from modelcheck import capture
-from modelcheck.engine import evidence
-from modelcheck.engine.related import group
 from modelcheck.passes.lipschitz.compose import norm_rows_observation
 from modelcheck.registry import INTERNAL_ERROR
 from modelcheck.rule import Rule, RuleContext

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from modelcheck.ir import Graph, Node, Op
+from modelcheck.ir import Graph, Node
 from modelcheck.numerics.gaussian import moments
 from modelcheck.passes.facts import SignalState
 

@@ -15,8 +15,8 @@ import math
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes import PassContext, register
 from modelcheck.passes.facts import SIGNAL, SignalState, SignalSummary
-from modelcheck.passes.signal import functional
 from modelcheck.passes.signal import attention as _attention  # noqa: F401  (registers its rules)
+from modelcheck.passes.signal import functional
 from modelcheck.passes.signal import mixing as _mixing  # noqa: F401  (registers its rules)
 from modelcheck.passes.signal.local import simulate
 from modelcheck.passes.signal.ops import BACKWARD, BACKWARD_R, FORWARD, param_moments
