@@ -64,6 +64,15 @@ def test_contradicted_error_becomes_a_warning_with_both_numbers(sign_mlp: Path, 
     assert f["numbers"]["measured_forward_gain"] == pytest.approx(measured)
 
 
+def test_dropout_keeps_the_prediction_alone(tmp_path: Path) -> None:
+    # the check forward runs in eval mode (no dropout) while the prediction is for training mode
+    path = tmp_path / "sign_dropout.py"
+    path.write_text(SIGN_MLP.replace("x = torch.sign(lin(x))", "x = torch.nn.functional.dropout(torch.sign(lin(x)), 0.1)"))
+    _, report = lint_cli([path], out=tmp_path / "r.json")
+    m = _model(report)
+    assert [f["severity"] for f in m["findings"] if f["rule"] == "MC304"] == ["error"]
+
+
 def test_meta_predictions_stand_alone(sign_mlp: Path, tmp_path: Path) -> None:
     _, report = lint_cli([sign_mlp], "--meta", out=tmp_path / "r.json")
     m = _model(report)
