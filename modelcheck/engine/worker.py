@@ -1,0 +1,122 @@
+"""The worker side of isolation: the zygote's preload, and one file's life in a forked child.
+
+The zygote (multiprocessing's fork server) imports this module once: torch, the analysis and the
+rules are then in memory, and each file runs in a fresh fork of it (about 20 ms), which imports the
+file, lints it, sends the result to the parent as JSON and ends with ``os._exit``. Nothing a file
+does can reach another file: monkeypatches, torch's global state and threads die with the fork.
+
+Whatever escapes the lint (``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``, ...) is the
+user's code ending the process: contained here and reported as that file's error line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelcheck.config import Settings
+from modelcheck.engine import codec, progress, sandbox
+from modelcheck.engine.records import FileJob
+
+RULES: Any = None  # the zygote's RuleSet, loaded once and inherited by every fork
+
+
+def preload() -> None:
+    """Everything a file's lint needs that does not depend on the file (run in the zygote)."""
+    global RULES
+    import torch  # noqa: F401
+
+    import modelcheck.engine.file  # noqa: F401  (the analysis: trace, passes, checks)
+    from modelcheck.registry import load_rules
+
+    try:
+        RULES = load_rules()
+    except Exception:  # a duplicate rule code and the like: the parent reports it from its own load
+        RULES = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the parent sends with each fork (pickled by multiprocessing)."""
+
+    kind: str  # "file": lint job; "rules": the installed rules' metadata
+    settings: Settings
+    env: dict[str, str] = field(default_factory=dict)
+    job: FileJob | None = None
+    threads: int = 1
+    memory: int | None = None  # bytes (RLIMIT_DATA)
+
+
+def serve(conn: Any, request: Request) -> None:
+    """A forked child's whole life; never returns."""
+    pid = os.getpid()
+
+    def send(message: dict[str, Any]) -> None:
+        if os.getpid() != pid:  # a fork made by the user's code: it has nothing to report
+            os._exit(0)
+        conn.send_bytes(json.dumps(message, allow_nan=True).encode())
+
+    try:
+        sandbox.isolate_stdout()
+        target = request.job.src.path if request.job is not None else Path("modelcheck")
+        sandbox.set_environment(request.env, target)
+        sandbox.limit_memory(request.memory)
+        import torch
+
+        torch.set_num_threads(max(1, request.threads))
+        if request.kind == "rules":
+            send({"kind": "rules", "rules": rule_catalog()})
+        else:
+            assert request.job is not None
+            progress.sink = send
+            send({"kind": "result", **lint_one(request.job, request.settings)})
+    except BaseException as exc:  # noqa: B036  the user's code ended the process: contain it
+        try:
+            send({"kind": "escaped", "error": _describe(exc)})
+        except BaseException:  # noqa: B036
+            pass
+    finally:
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
+
+
+def lint_one(job: FileJob, settings: Settings) -> dict[str, Any]:
+    """Lint ``job`` in this process, recording what the result depends on."""
+    from modelcheck.engine.file import lint_module_file
+    from modelcheck.registry import load_rules
+
+    rules = RULES if RULES is not None else load_rules()
+    recorder = sandbox.Recorder(settings.root)
+    result = lint_module_file(job, settings, rules)
+    deps = recorder.finish(job.src.path)
+    return {"result": codec.encode(result), "deps": deps.as_data()}
+
+
+def rule_catalog() -> dict[str, Any]:
+    """The installed rules' metadata (everything rendering and selection need, no check code)."""
+    from modelcheck.registry import load_rules
+
+    rules = RULES if RULES is not None else load_rules()
+    return {
+        "rules": [
+            {"code": r.code, "name": r.name, "severity": r.severity.value, "requires": list(r.requires),
+             "doc": r.doc, "origin": r.origin, "opt_in": r.opt_in}
+            for r in rules.rules
+        ],
+        "problems": [[p.source, p.message] for p in rules.problems],
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: B036  a __str__ that raises
+        text = ""
+    text = text.strip().splitlines()[0][:200] if text.strip() else ""
+    return f"{type(exc).__name__}({text!r})" if text else type(exc).__name__
