@@ -16,14 +16,18 @@ one :class:`Outcome`; the order of the results is the order of the requests.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.machinery
 import json
 import multiprocessing
 import os
 import signal
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from modelcheck.engine.worker import Request
 
@@ -127,9 +131,25 @@ def _start(ctx: Any, index: int, request: Request, base: float) -> _Running:
 
     recv, send = ctx.Pipe(duplex=False)
     process = ctx.Process(target=serve, args=(send, request), daemon=True)
-    process.start()
+    with _main_left_alone():
+        process.start()
     send.close()  # the child holds the only writer: its exit is our EOF
     return _Running(index, process, recv, time.monotonic() + base, base)
+
+
+@contextlib.contextmanager
+def _main_left_alone() -> Iterator[None]:
+    """multiprocessing re-imports the parent's ``__main__`` in each child (a user's unguarded script,
+    pytest, ...); the worker needs nothing from it, so it is shown a ``-m``-style main it skips."""
+    main = sys.modules.get("__main__")
+    stub = types.ModuleType("__main__")
+    stub.__spec__ = importlib.machinery.ModuleSpec("modelcheck.__main__", None)
+    sys.modules["__main__"] = stub
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _receive(run_: _Running, base: float, sized: bool) -> bool:
