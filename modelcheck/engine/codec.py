@@ -47,14 +47,14 @@ def register(*types: type) -> None:
 def encode(value: Any) -> Any:
     """``value`` as JSON-ready data. Objects of other types become their ``repr`` (reports only
     hold records, so that is a note rather than a loss)."""
+    if isinstance(value, enum.Enum):  # before str and int: Severity is a str enum
+        if type(value).__name__ in TYPES:
+            return {"!e": type(value).__name__, "v": encode(value.value)}
+        return encode(value.value)
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"!f": str(value)}
-    if isinstance(value, enum.Enum):
-        if type(value).__name__ in TYPES:
-            return {"!e": type(value).__name__, "v": encode(value.value)}
-        return encode(value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         name = type(value).__name__
         fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}

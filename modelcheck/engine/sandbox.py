@@ -44,6 +44,8 @@ class NetworkOff(ConnectionRefusedError):
     """A connection the linted code tried to open (an ``OSError``, so library retry loops end)."""
 
 
+refused: list[str] = []  # the addresses refused in this process, for the file's note
+
 def isolate_stdout() -> None:
     """Point fd 1 at stderr, for this process and everything it starts."""
     sys.stdout.flush()
@@ -61,6 +63,13 @@ def set_environment(env: dict[str, str], file: Path) -> None:
     sys.argv = [str(file)]
 
 
+def network_note() -> str | None:
+    """The file's note when its code tried the network (library messages rarely say it was refused)."""
+    if refused:
+        return f"{NETWORK_OFF}; refused: {', '.join(sorted(set(refused))[:3])}"
+    return None
+
+
 def _block_network() -> None:
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
 
@@ -69,14 +78,25 @@ def _block_network() -> None:
 
     def connect(self: socket.socket, address: Any) -> None:
         if not allowed(self):
+            refused.append(str(address))
             raise NetworkOff(NETWORK_OFF)
         real_connect(self, address)
 
     def connect_ex(self: socket.socket, address: Any) -> int:
         if not allowed(self):
+            refused.append(str(address))
             raise NetworkOff(NETWORK_OFF)
         return real_connect_ex(self, address)
 
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:  # name lookups come before connects
+        if host not in (None, "localhost", "127.0.0.1", "::1", b"localhost"):
+            refused.append(str(host))
+            raise NetworkOff(NETWORK_OFF)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
     socket.socket.connect = connect  # type: ignore[method-assign]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
 
@@ -124,14 +144,22 @@ class TorchState:
     def restore(self) -> None:
         import torch
 
+        # Only what changed: setting a default device installs a dispatch mode, and the deterministic
+        # switch imports torch._dynamo (seconds), even when the value is the same.
         torch.set_grad_enabled(self.grad)
-        torch.set_default_dtype(self.dtype)
-        torch.set_default_device(self.device)
-        torch.use_deterministic_algorithms(self.deterministic, warn_only=self.deterministic_warn_only)
+        if torch.get_default_dtype() != self.dtype:
+            torch.set_default_dtype(self.dtype)
+        if torch.get_default_device() != self.device:
+            torch.set_default_device(None if self.device == torch.device("cpu") else self.device)
+        if (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()) != (
+            self.deterministic, self.deterministic_warn_only
+        ):
+            torch.use_deterministic_algorithms(self.deterministic, warn_only=self.deterministic_warn_only)
         if torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
         torch.set_rng_state(self.rng)
-        torch.set_anomaly_enabled(self.anomaly)
+        if torch.is_anomaly_enabled() != self.anomaly:
+            torch.set_anomaly_enabled(self.anomaly)
 
 
 # --- what the result depends on ---------------------------------------------------------------------

@@ -37,6 +37,57 @@ def preload() -> None:
         RULES = load_rules()
     except Exception:  # a duplicate rule code and the like: the parent reports it from its own load
         RULES = None
+    _warm_up()
+
+
+WARM_UP = """\
+import torch
+from torch import nn
+
+
+class WarmUp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.norm = nn.LayerNorm(16)
+        self.mlp = nn.Sequential(nn.Linear(16, 16), nn.GELU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 16))
+        self.gate = nn.Sequential(nn.Linear(16, 16), nn.Sigmoid())
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x)).flatten(2).mean(1)
+        return h + self.mlp(self.norm(h)) * self.gate(h)
+
+
+def example_inputs():
+    return (torch.randn(2, 3, 4, 4),)
+"""
+
+
+def _warm_up() -> None:
+    """Lint a small model once, so the lazy imports of the whole path (fx, the passes' maths, the
+    rules' helpers) happen here, once, and not again in every file's fork. One thread, so no
+    OpenMP pool exists when the zygote forks."""
+    import tempfile
+
+    import torch
+
+    from modelcheck.engine.file import lint_module_file
+    from modelcheck.load.discovery import SourceFile, scan_file
+
+    if RULES is None:
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory(prefix="modelcheck-warm-") as tmp:
+            path = Path(tmp) / "warm_up.py"
+            path.write_text(WARM_UP)
+            job = FileJob(SourceFile(path, path.name, True), scan_file(path))
+            lint_module_file(job, Settings(root=Path(tmp), cache=False), RULES)
+    except Exception:  # only a warm-up: the files' own lints report whatever is wrong
+        pass
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -95,6 +146,11 @@ def lint_one(job: FileJob, settings: Settings) -> dict[str, Any]:
     recorder = sandbox.Recorder(settings.root)
     result = lint_module_file(job, settings, rules)
     deps = recorder.finish(job.src.path)
+    note = sandbox.network_note()
+    if note is not None:
+        from modelcheck.diagnostics import FileMessage, Severity
+
+        result = (result[0], (*result[1], FileMessage(job.src.display, Severity.WARNING, note)))
     return {"result": codec.encode(result), "deps": deps.as_data()}
 
 
