@@ -24,12 +24,13 @@ from modelcheck.diagnostics import (
     ModelReport,
     ModuleBound,
     ProbeVerdict,
+    RuleMeta,
     Severity,
 )
 
 TYPES: dict[str, type] = {
     t.__name__: t
-    for t in (ErrorInfo, FileMessage, Finding, LayerStat, Metrics, ModelReport, ModuleBound, ProbeVerdict, Severity)
+    for t in (ErrorInfo, FileMessage, Finding, LayerStat, Metrics, ModelReport, ModuleBound, ProbeVerdict, RuleMeta, Severity)
 }
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelcheck.config import Settings
+from modelcheck.config.settings import Settings
 from modelcheck.engine import codec, progress, sandbox
 from modelcheck.engine.records import FileJob
 
@@ -156,17 +156,10 @@ def lint_one(job: FileJob, settings: Settings) -> dict[str, Any]:
 
 def rule_catalog() -> dict[str, Any]:
     """The installed rules' metadata (everything rendering and selection need, no check code)."""
+    from modelcheck.engine.jobs import catalog
     from modelcheck.registry import load_rules
 
-    rules = RULES if RULES is not None else load_rules()
-    return {
-        "rules": [
-            {"code": r.code, "name": r.name, "severity": r.severity.value, "requires": list(r.requires),
-             "doc": r.doc, "origin": r.origin, "opt_in": r.opt_in}
-            for r in rules.rules
-        ],
-        "problems": [[p.source, p.message] for p in rules.problems],
-    }
+    return catalog(RULES if RULES is not None else load_rules())
 
 
 def _describe(exc: BaseException) -> str:
