@@ -14,7 +14,7 @@ from typing import Iterator
 
 from modelcheck.config.settings import Settings
 from modelcheck.diagnostics import FileMessage, ModelReport, Severity
-from modelcheck.engine import progress
+from modelcheck.engine import progress, sandbox
 from modelcheck.engine.records import (
     NO_MODELS,
     FileJob,
@@ -86,6 +86,7 @@ def lint_module_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileRe
                 progress.report("model", name=cand.name)
                 state.restore()  # each model starts from torch's defaults, whatever the file set
                 reports.append(lint_model(cand, module, job, settings, enabled, severities, suppressor))
+            sandbox.capture_modules()  # the cache key: what the file imported, before the import unloads it
     except FileError as exc:
         return file_error(display, exc, settings)
     finally:

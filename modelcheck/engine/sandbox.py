@@ -212,8 +212,11 @@ class Recorder:
     IGNORED_ENV = frozenset(OFFLINE) | {ALLOW_NETWORK}
 
     def __init__(self, project: Path) -> None:
+        global _ACTIVE
+        _ACTIVE = self
         self.project = project.resolve()
         self.before = set(sys.modules)
+        self.modules: dict[str, Path] = {}  # new modules seen by capture(), before the import unloads them
         self.opened: set[str] = set()
         self.reads: dict[str, str | None] = {}
         environ = os.environ
@@ -231,17 +234,26 @@ class Recorder:
         builtins.open = recording_open
         io.open = recording_open  # type: ignore[assignment]
 
+    def capture(self) -> None:
+        """Note the modules imported so far (the engine calls it before it unloads the file's own)."""
+        for name in set(sys.modules) - self.before:
+            path = _module_file(sys.modules.get(name))
+            if path is not None:
+                self.modules.setdefault(name, path)
+
     def finish(self, linted: Path) -> Dependencies:
+        global _ACTIVE
+        _ACTIVE = None
+        self.capture()
         builtins.open = self._real_open
         io.open = self._real_open  # type: ignore[assignment]
         deps = Dependencies(env={k: v for k, v in self.reads.items() if k not in self.IGNORED_ENV})
         installed = _installed_roots()
         linted = linted.resolve()
-        for name in set(sys.modules) - self.before:
+        for name, path in self.modules.items():
             if name.partition(".")[0] in ("modelcheck", "modelcheck_rules", "__main__", "__mp_main__"):
                 continue  # the environment stamp covers modelcheck's own sources
-            path = _module_file(sys.modules.get(name))
-            if path is None or path == linted:
+            if path == linted:
                 continue
             if str(path).startswith(installed):
                 if "." not in name:  # a package's top level: reinstalling it rewrites this file
@@ -253,6 +265,15 @@ class Recorder:
             if path is not None and path != linted and path.is_relative_to(self.project) and path.is_file():
                 deps.files.setdefault(str(path), digest(path))
         return deps
+
+
+_ACTIVE: Recorder | None = None
+
+
+def capture_modules() -> None:
+    """Let the active recorder see the modules the file imported, before they are unloaded."""
+    if _ACTIVE is not None:
+        _ACTIVE.capture()
 
 
 def _module_file(module: Any) -> Path | None:
