@@ -41,9 +41,10 @@ def rule_catalog(settings: Settings) -> RuleSet:
     data = cache.get_rules() if cache is not None else None
     if data is None:
         from modelcheck.engine import pool
-        from modelcheck.engine.worker import Request
+        from modelcheck.engine.worker import Request, rule_sources
 
-        (outcome,) = pool.run([Request("rules", settings, dict(os.environ))], workers=1, timeout=settings.timeout)
+        request = Request("rules", settings, dict(os.environ), rule_sources=rule_sources())
+        (outcome,) = pool.run([request], workers=1, timeout=settings.timeout)
         if outcome.message is None or outcome.message.get("kind") != "rules":
             from modelcheck.registry import load_rules  # the worker could not: load them here
 
@@ -129,13 +130,14 @@ def _stdout_to_stderr() -> Any:
 
 def _in_workers(jobs: list[FileJob], settings: Settings) -> list[tuple[FileResult, dict[str, Any] | None]]:
     from modelcheck.engine import pool
-    from modelcheck.engine.worker import Request
+    from modelcheck.engine.worker import Request, rule_sources
 
     workers = min(settings.jobs, len(jobs))
     threads = max(1, pool.cpu_count() // workers)
     env = dict(os.environ)
     memory = pool.memory_ceiling(workers)
-    requests = [Request("file", settings, env, job, threads, memory) for job in jobs]
+    sources = rule_sources()
+    requests = [Request("file", settings, env, job, threads, memory, sources) for job in jobs]
     preload = ("transformers",) if any(_imports(job, "transformers") for job in jobs) else ()
     outcomes = pool.run(requests, workers=workers, timeout=settings.timeout, preload=preload)
     return [_result(job, outcome, settings) for job, outcome in zip(jobs, outcomes)]

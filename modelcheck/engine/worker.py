@@ -23,17 +23,28 @@ from modelcheck.engine import codec, progress, sandbox
 from modelcheck.engine.records import FileJob
 
 RULES: Any = None  # the zygote's RuleSet, loaded once and inherited by every fork
+SOURCES: tuple[tuple[str, str], ...] = ()  # the entry points RULES came from
+
+
+def rule_sources() -> tuple[tuple[str, str], ...]:
+    """The rule entry points visible on ``sys.path`` now (a test or a caller may have added some)."""
+    import importlib.metadata
+
+    from modelcheck.registry import GROUP
+
+    return tuple(sorted((ep.name, ep.value) for ep in importlib.metadata.entry_points(group=GROUP)))
 
 
 def preload() -> None:
     """Everything a file's lint needs that does not depend on the file (run in the zygote)."""
-    global RULES
+    global RULES, SOURCES
     import torch  # noqa: F401
 
     import modelcheck.engine.file  # noqa: F401  (the analysis: trace, passes, checks)
     from modelcheck.registry import load_rules
 
     try:
+        SOURCES = rule_sources()
         RULES = load_rules()
     except Exception:  # a duplicate rule code and the like: the parent reports it from its own load
         RULES = None
@@ -100,10 +111,12 @@ class Request:
     job: FileJob | None = None
     threads: int = 1
     memory: int | None = None  # bytes (RLIMIT_DATA)
+    rule_sources: tuple[tuple[str, str], ...] = ()  # the parent's: rules are reloaded if they differ
 
 
 def serve(conn: Any, request: Request) -> None:
     """A forked child's whole life; never returns."""
+    global RULES
     pid = os.getpid()
 
     def send(message: dict[str, Any]) -> None:
@@ -119,6 +132,10 @@ def serve(conn: Any, request: Request) -> None:
         import torch
 
         torch.set_num_threads(max(1, request.threads))
+        if RULES is None or request.rule_sources != SOURCES:
+            from modelcheck.registry import load_rules
+
+            RULES = load_rules()
         if request.kind == "rules":
             send({"kind": "rules", "rules": rule_catalog()})
         else:
@@ -140,9 +157,8 @@ def serve(conn: Any, request: Request) -> None:
 def lint_one(job: FileJob, settings: Settings) -> dict[str, Any]:
     """Lint ``job`` in this process, recording what the result depends on."""
     from modelcheck.engine.file import lint_module_file
-    from modelcheck.registry import load_rules
 
-    rules = RULES if RULES is not None else load_rules()
+    rules = RULES
     recorder = sandbox.Recorder(settings.root)
     result = lint_module_file(job, settings, rules)
     deps = recorder.finish(job.src.path)
@@ -157,9 +173,8 @@ def lint_one(job: FileJob, settings: Settings) -> dict[str, Any]:
 def rule_catalog() -> dict[str, Any]:
     """The installed rules' metadata (everything rendering and selection need, no check code)."""
     from modelcheck.engine.jobs import catalog
-    from modelcheck.registry import load_rules
 
-    return catalog(RULES if RULES is not None else load_rules())
+    return catalog(RULES)
 
 
 def _describe(exc: BaseException) -> str:
