@@ -48,6 +48,7 @@ class _Running:
     index: int
     process: Any
     conn: Connection
+    output: Connection | None  # the worker's stdout and stderr (raw bytes), relayed to our stderr
     deadline: float
     limit: float
     stage: str = "importing the file"
@@ -103,9 +104,15 @@ def run(
                 running[i] = _start(ctx, i, requests[i], base)
             now = time.monotonic()
             soonest = min(r.deadline for r in running.values())
-            ready = wait([r.conn for r in running.values()], timeout=max(0.0, soonest - now))
+            watched = [r.conn for r in running.values()] + [r.output for r in running.values() if r.output is not None]
+            ready = wait(watched, timeout=max(0.0, soonest - now))
             for conn in ready:
-                run_ = next(r for r in running.values() if r.conn is conn)
+                run_ = next((r for r in running.values() if conn is r.conn or conn is r.output), None)
+                if run_ is None:
+                    continue
+                if conn is run_.output:
+                    _relay(run_)
+                    continue
                 if not _receive(run_, base, timeout is None):
                     results[run_.index] = _finish(run_)
                     del running[run_.index]
@@ -130,11 +137,32 @@ def _start(ctx: Any, index: int, request: Request, base: float) -> _Running:
     from modelcheck.engine.worker import serve
 
     recv, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=serve, args=(send, request), daemon=True)
+    out_r, out_w = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=serve, args=(send, request, out_w), daemon=True)
     with _main_left_alone():
         process.start()
     send.close()  # the child holds the only writer: its exit is our EOF
-    return _Running(index, process, recv, time.monotonic() + base, base)
+    out_w.close()
+    return _Running(index, process, recv, out_r, time.monotonic() + base, base)
+
+
+def _relay(run_: _Running, *, drain: bool = False) -> None:
+    """Copy what the worker printed to our stderr (``sys.stderr``: a test runner may capture it)."""
+    while run_.output is not None:
+        try:
+            if drain and not run_.output.poll(0):
+                return
+            data = os.read(run_.output.fileno(), 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            run_.output.close()
+            run_.output = None
+            return
+        sys.stderr.write(data.decode("utf-8", errors="replace"))
+        sys.stderr.flush()
+        if not drain:
+            return
 
 
 @contextlib.contextmanager
@@ -180,6 +208,7 @@ def _receive(run_: _Running, base: float, sized: bool) -> bool:
 
 
 def _finish(run_: _Running) -> Outcome:
+    _relay(run_, drain=True)
     run_.process.join(timeout=2.0)
     if run_.process.is_alive():  # sent its result but will not end (a thread, an atexit): not our wait
         _kill(run_)
@@ -208,7 +237,10 @@ def _kill(run_: _Running) -> None:
         run_.process.join(timeout=5.0)
     except (OSError, ValueError, AssertionError):
         pass
-    try:
-        run_.conn.close()
-    except OSError:
-        pass
+    for conn in (run_.conn, run_.output):
+        try:
+            if conn is not None:
+                conn.close()
+        except OSError:
+            pass
+    run_.output = None

@@ -4,8 +4,8 @@ Runs only in a worker process (a fork of the zygote, one per file), so nothing h
 the process ends with the file.
 
 - stdout: fd 1 becomes a copy of fd 2, so whatever the file prints (``print``, ``os.write(1)``,
-  ``sys.__stdout__``, C ``printf``, subprocesses, threads, a forked child) lands on stderr; only the
-  parent writes the report.
+  ``sys.__stdout__``, C ``printf``, subprocesses, threads, a forked child) lands on stderr (a pipe
+  the parent relays to its own stderr); only the parent writes the report.
 - ``sys.argv`` is ``[file]``: an ``argparse`` in a constructor sees no modelcheck flags.
 - the network is off: Hugging Face's offline flags are set, and a socket may only connect to a local
   (Unix) address, so ``torch.hub.load``/``from_pretrained`` fail at once with a line that says why.
@@ -46,9 +46,13 @@ class NetworkOff(ConnectionRefusedError):
 
 refused: list[str] = []  # the addresses refused in this process, for the file's note
 
-def isolate_stdout() -> None:
-    """Point fd 1 at stderr, for this process and everything it starts."""
+def isolate_stdout(relay: int | None = None) -> None:
+    """Point fd 1 at stderr, for this process and everything it starts; with ``relay``, point
+    both at that pipe (the parent copies it to its own stderr)."""
     sys.stdout.flush()
+    sys.stderr.flush()
+    if relay is not None:
+        os.dup2(relay, 2)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 

@@ -114,7 +114,7 @@ class Request:
     rule_sources: tuple[tuple[str, str], ...] = ()  # the parent's: rules are reloaded if they differ
 
 
-def serve(conn: Any, request: Request) -> None:
+def serve(conn: Any, request: Request, output: Any = None) -> None:
     """A forked child's whole life; never returns."""
     global RULES
     pid = os.getpid()
@@ -125,7 +125,7 @@ def serve(conn: Any, request: Request) -> None:
         conn.send_bytes(json.dumps(message, allow_nan=True).encode())
 
     try:
-        sandbox.isolate_stdout()
+        sandbox.isolate_stdout(output.fileno() if output is not None else None)
         target = request.job.src.path if request.job is not None else Path("modelcheck")
         sandbox.set_environment(request.env, target)
         sandbox.limit_memory(request.memory)
