@@ -28,13 +28,12 @@ from modelcheck.diagnostics import (
     ModuleBound,
     Severity,
 )
-from modelcheck.engine import evidence
+from modelcheck.engine import evidence, progress
 from modelcheck.engine.checks import Place, run_checks
 from modelcheck.engine.records import (
     FileJob,
     error_info,
 )
-from modelcheck.engine import progress
 from modelcheck.engine.related import group
 from modelcheck.errors import HostileError, TraceError
 from modelcheck.ir import Graph, Op, SourceLoc

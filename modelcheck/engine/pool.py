@@ -27,7 +27,7 @@ import time
 import types
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from modelcheck.engine.worker import Request
 
@@ -71,15 +71,10 @@ def memory_ceiling(workers: int) -> int | None:
     return max(2 << 30, int(total * 0.8) // max(1, workers))
 
 
-_STARTED: set[tuple[str, ...]] = set()
-
-
 def _context(preload: Sequence[str]) -> Any:
+    """The fork server's context; the preload applies when it starts (once per process)."""
     ctx = multiprocessing.get_context("forkserver")
-    wanted = ("modelcheck.engine.zygote", *preload)
-    if wanted not in _STARTED:  # the server keeps its first preload; a process starts it once
-        ctx.set_forkserver_preload(list(wanted))
-        _STARTED.add(wanted)
+    ctx.set_forkserver_preload(["modelcheck.engine.zygote", *preload])
     return ctx
 
 
@@ -89,7 +84,6 @@ def run(
     workers: int,
     timeout: float | None,
     preload: Sequence[str] = (),
-    on_done: Callable[[int, Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Run every request in its own forked worker; ``timeout=None``: the default, sized from the model."""
     ctx = _context(preload)
@@ -116,8 +110,6 @@ def run(
                 if not _receive(run_, base, timeout is None):
                     results[run_.index] = _finish(run_)
                     del running[run_.index]
-                    if on_done is not None:
-                        on_done(run_.index, results[run_.index])  # type: ignore[arg-type]
             now = time.monotonic()
             for i, run_ in list(running.items()):
                 if now >= run_.deadline:
@@ -125,8 +117,6 @@ def run(
                     run_.outcome.failure = f"timed out after {run_.limit:.0f} s while {run_.stage} (raise `timeout` in [tool.modelcheck] or pass --timeout)"
                     results[i] = run_.outcome
                     del running[i]
-                    if on_done is not None:
-                        on_done(i, run_.outcome)
     finally:
         for run_ in running.values():  # interrupted: leave no worker behind
             _kill(run_)
@@ -193,7 +183,7 @@ def _receive(run_: _Running, base: float, sized: bool) -> bool:
         return False
     kind = message.get("kind")
     if kind == "model":
-        run_.stage = f"linting {message.get('name', 'a model')}"
+        run_.stage = f"building {message.get('name', 'a model')}"
         run_.limit = base
         run_.deadline = time.monotonic() + base
         return True

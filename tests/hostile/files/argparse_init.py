@@ -1,8 +1,9 @@
 """Hostile: argparse's parse_args() in the constructor reads sys.argv"""
 
+import argparse
+
 import torch
 from torch import nn
-import argparse
 
 
 class Net(nn.Module):

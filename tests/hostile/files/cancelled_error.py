@@ -1,8 +1,9 @@
 """Hostile: asyncio.CancelledError (a BaseException) in __init__"""
 
+import asyncio
+
 import torch
 from torch import nn
-import asyncio
 
 
 class Net(nn.Module):

@@ -2,6 +2,7 @@
 
 import torch
 from torch import nn
+
 torch.set_default_dtype(torch.float64)
 
 

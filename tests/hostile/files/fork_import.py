@@ -1,8 +1,9 @@
 """Hostile: os.fork() at import"""
 
+import os
+
 import torch
 from torch import nn
-import os
 
 os.fork()  # two processes return from this import
 

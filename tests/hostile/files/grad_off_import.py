@@ -2,6 +2,7 @@
 
 import torch
 from torch import nn
+
 torch.set_grad_enabled(False)
 
 

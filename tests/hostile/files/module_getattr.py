@@ -2,6 +2,8 @@
 
 import torch
 from torch import nn
+
+
 def __getattr__(name: str):
     raise RuntimeError(f'module attribute {name} is not available')
 

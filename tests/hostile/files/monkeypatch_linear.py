@@ -2,6 +2,7 @@
 
 import torch
 from torch import nn
+
 _orig = nn.Linear.forward
 nn.Linear.forward = lambda self, x: _orig(self, x) * 0.0  # would hide every later model's gains
 

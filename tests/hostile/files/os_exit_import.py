@@ -1,8 +1,9 @@
 """Hostile: os._exit(0) at import"""
 
+import os
+
 import torch
 from torch import nn
-import os
 
 os._exit(0)
 

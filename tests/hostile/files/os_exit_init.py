@@ -1,8 +1,9 @@
 """Hostile: os._exit(0) in __init__"""
 
+import os
+
 import torch
 from torch import nn
-import os
 
 
 class Net(nn.Module):

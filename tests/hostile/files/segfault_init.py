@@ -1,8 +1,9 @@
 """Hostile: a segfault in __init__"""
 
+import ctypes
+
 import torch
 from torch import nn
-import ctypes
 
 
 class Net(nn.Module):

@@ -1,8 +1,9 @@
 """Hostile: C printf to stdout"""
 
+import ctypes
+
 import torch
 from torch import nn
-import ctypes
 
 _libc = ctypes.CDLL(None)
 _libc.printf(b'{not json from C printf}\n')

@@ -1,8 +1,9 @@
 """Hostile: writes to sys.__stdout__"""
 
+import sys
+
 import torch
 from torch import nn
-import sys
 
 sys.__stdout__.write('{not json from sys.__stdout__}\n')
 sys.__stdout__.flush()

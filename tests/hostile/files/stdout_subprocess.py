@@ -1,9 +1,10 @@
 """Hostile: a subprocess printing to the inherited stdout"""
 
-import torch
-from torch import nn
 import subprocess
 import sys
+
+import torch
+from torch import nn
 
 subprocess.run([sys.executable, '-c', 'print("{not json from a subprocess}")'], check=False)
 

@@ -1,10 +1,11 @@
 """Hostile: a non-daemon thread that keeps printing"""
 
-import torch
-from torch import nn
 import sys
 import threading
 import time
+
+import torch
+from torch import nn
 
 
 def _chatter() -> None:

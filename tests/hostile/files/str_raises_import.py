@@ -2,6 +2,8 @@
 
 import torch
 from torch import nn
+
+
 class Weird(Exception):
     def __str__(self) -> str:
         raise RuntimeError('no message for you')

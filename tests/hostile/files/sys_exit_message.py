@@ -1,8 +1,9 @@
 """Hostile: sys.exit("msg") in __init__"""
 
+import sys
+
 import torch
 from torch import nn
-import sys
 
 
 class Net(nn.Module):
