@@ -49,6 +49,10 @@ def preload() -> None:
     except Exception:  # a duplicate rule code and the like: the parent reports it from its own load
         RULES = None
     _warm_up()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # forks share these pages: a collection that walks them would copy every one
 
 
 WARM_UP = """\
