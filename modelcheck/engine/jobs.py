@@ -11,6 +11,7 @@ so a file that exits, crashes or hangs takes only its own line down. A caller th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any, Sequence
@@ -115,17 +116,11 @@ def _in_process(job: FileJob, settings: Settings, rules: RuleSet) -> tuple[FileR
     recorder = sandbox.Recorder(settings.root)
     try:
         # stdout belongs to the report (JSON, SARIF): whatever the user's code prints goes to stderr.
-        with _stdout_to_stderr():
+        with contextlib.redirect_stdout(sys.stderr):
             result = lint_module_file(job, settings, rules)
     finally:
         deps = recorder.finish(job.src.path)
     return result, deps.as_data()
-
-
-def _stdout_to_stderr() -> Any:
-    import contextlib
-
-    return contextlib.redirect_stdout(sys.stderr)
 
 
 def _in_workers(jobs: list[FileJob], settings: Settings) -> list[tuple[FileResult, dict[str, Any] | None]]:

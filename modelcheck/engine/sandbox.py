@@ -249,6 +249,7 @@ class Recorder:
         global _ACTIVE
         _ACTIVE = None
         self.capture()
+        os.environ.__class__ = os._Environ  # type: ignore[attr-defined]
         builtins.open = self._real_open
         io.open = self._real_open  # type: ignore[assignment]
         deps = Dependencies(env={k: v for k, v in self.reads.items() if k not in self.IGNORED_ENV})
