@@ -22,6 +22,7 @@ from modelcheck.config.settings import Settings
 from modelcheck.engine import codec, progress, sandbox
 from modelcheck.engine.records import FileJob
 
+WARM_UP_ENV = "MODELCHECK_WARM_UP"  # set by the parent when several files will be forked
 RULES: Any = None  # the zygote's RuleSet, loaded once and inherited by every fork
 SOURCES: tuple[tuple[str, str], ...] = ()  # the entry points RULES came from
 
@@ -48,10 +49,10 @@ def preload() -> None:
         RULES = load_rules()
     except Exception:  # a duplicate rule code and the like: the parent reports it from its own load
         RULES = None
-    _warm_up()
+    if os.environ.get(WARM_UP_ENV) == "1":
+        _warm_up()
     import gc
 
-    gc.collect()
     gc.freeze()  # forks share these pages: a collection that walks them would copy every one
 
 
