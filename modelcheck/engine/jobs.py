@@ -24,7 +24,6 @@ from modelcheck.errors import WorkerError
 from modelcheck.registry import LoadProblem, RuleSet
 from modelcheck.rule import Rule
 
-
 WARM_UP_FILES = 4  # from this many files on, the zygote lints a small model first (lazy imports, once)
 
 
