@@ -36,6 +36,7 @@ from modelcheck.engine.records import (
 )
 from modelcheck.engine.related import group
 from modelcheck.errors import HostileError, TraceError
+from modelcheck.frames import where_raised
 from modelcheck.ir import Graph, Op, SourceLoc
 from modelcheck.load import build as loading
 from modelcheck.load import inputs as example
@@ -70,7 +71,7 @@ def lint_model(
 
 def _hostile(exc: BaseException, job: FileJob) -> HostileError:
     folder = job.src.path.parent
-    where = loading.where_raised(exc.__traceback__, (folder.resolve(), package_root(folder)[0].resolve()))
+    where = where_raised(exc.__traceback__, (folder.resolve(), package_root(folder)[0].resolve()))
     at = f" at {where}" if where else ""
     return HostileError(
         f"the model's code raised {loading.one_line(exc)}{at}, which ends a process; modelcheck contained it",
