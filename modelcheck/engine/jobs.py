@@ -27,6 +27,13 @@ from modelcheck.rule import Rule
 WARM_UP_FILES = 4  # from this many files on, the zygote lints a small model first (lazy imports, once)
 
 
+def isolation_available() -> bool:
+    """Whether files can run in forked workers (a fork server needs ``fork``: not on Windows)."""
+    import multiprocessing
+
+    return "forkserver" in multiprocessing.get_all_start_methods()
+
+
 def plan_warm_up(files: int) -> None:
     """Ask the zygote (if it has not started yet) to warm up when several files will be forked:
     a warm-up costs about one small lint, and saves each fork the lazy imports of the analysis."""

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from modelcheck.config.settings import Settings
 from modelcheck.diagnostics import FileMessage, RuleMeta, RunReport, Severity
-from modelcheck.engine.jobs import plan_warm_up, rule_catalog, run_jobs
+from modelcheck.engine.jobs import isolation_available, plan_warm_up, rule_catalog, run_jobs
 from modelcheck.engine.records import (
     LAST_RUN,
     NO_MODELS,
@@ -55,6 +55,10 @@ def lint_paths(paths: Sequence[str], settings: Settings, *, rules: RuleSet | Non
     if jobs:
         # The rules' metadata only (the cache's copy, else a worker's): the parent imports no rule
         # plugin and no torch; the rules run in the workers, or here when the caller brought its own.
+        if rules is None and not isolation_available():
+            from modelcheck.registry import load_rules
+
+            rules = load_rules()  # no fork server on this platform (Windows): lint in this process
         plan_warm_up(len(jobs))
         catalog = rules if rules is not None else rule_catalog(settings)
         metadata = tuple(r.meta for r in catalog.all)
