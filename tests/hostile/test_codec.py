@@ -9,7 +9,16 @@ import pickle
 
 import pytest
 
-from modelcheck.diagnostics import ErrorInfo, FileMessage, Finding, Metrics, ModelReport, ModuleBound, ProbeVerdict, Severity
+from modelcheck.diagnostics import (
+    ErrorInfo,
+    FileMessage,
+    Finding,
+    Metrics,
+    ModelReport,
+    ModuleBound,
+    ProbeVerdict,
+    Severity,
+)
 from modelcheck.engine import codec
 
 
