@@ -1,7 +1,7 @@
 """Reports as plain JSON data: how results cross from a worker to the parent and lie in the cache.
 
 Data only, never code: a value decodes into one of a fixed list of record types (the frozen
-dataclasses and enums of :data:`TYPES`), tuples, dicts, strings, numbers, booleans and null. An
+dataclasses and enums of :mod:`modelcheck.diagnostics`, :data:`TYPES`), tuples, dicts, strings, numbers, booleans and null. An
 unknown type name, a field the record does not have or a malformed value raises
 :class:`DecodeError`, which callers treat as "no result" (the cache: a miss; a worker: a crash).
 Nothing is imported while decoding: the parent stays free of torch and of the user's code.
@@ -15,34 +15,20 @@ import json
 import math
 from typing import Any
 
-from modelcheck.diagnostics import (
-    ErrorInfo,
-    FileMessage,
-    Finding,
-    LayerStat,
-    Metrics,
-    ModelReport,
-    ModuleBound,
-    ProbeVerdict,
-    RuleMeta,
-    Severity,
-)
+from modelcheck import diagnostics
 
+# Every record and enum the report is made of (diagnostics' own, so a new field's type is covered).
 TYPES: dict[str, type] = {
-    t.__name__: t
-    for t in (ErrorInfo, FileMessage, Finding, LayerStat, Metrics, ModelReport, ModuleBound, ProbeVerdict, RuleMeta, Severity)
+    name: obj
+    for name, obj in vars(diagnostics).items()
+    if isinstance(obj, type) and obj.__module__ == diagnostics.__name__
+    and (dataclasses.is_dataclass(obj) or issubclass(obj, enum.Enum))
 }
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 class DecodeError(ValueError):
     """The data is not a value :func:`decode` can rebuild."""
-
-
-def register(*types: type) -> None:
-    """Let more record types through (a frozen dataclass or an enum of modelcheck's, by class name)."""
-    for t in types:
-        TYPES.setdefault(t.__name__, t)
 
 
 def encode(value: Any) -> Any:
