@@ -7,13 +7,15 @@ message (and an exit code 2) by the CLI; anything else is a bug in modelcheck.
     ├── FileError                   a path that cannot be linted
     │   ├── MissingPathError        the path does not exist                          (code "missing-path")
     │   ├── SyntaxFileError         the file does not parse                          (code "syntax-error")
-    │   └── ImportFileError         importing the file raised                        (code "import-error")
+    │   ├── ImportFileError         importing the file raised                        (code "import-error")
+    │   └── WorkerError             the file's worker died, hung or was ended        (code "worker")
     └── ModelError                  one model of a file cannot be analysed
         ├── ConstructorError        the constructor needs arguments or raised        (code "constructor")
         ├── InputError              no usable example inputs / wrong shape           (code "inputs")
         ├── ForwardError            the forward pass raised on the example inputs    (code "forward")
         ├── TraceError              no tracer could turn the model into a graph      (code "trace")
-        └── WeightsError            NaN/inf in the initial weights                   (code "weights")
+        ├── WeightsError            NaN/inf in the initial weights                   (code "weights")
+        └── HostileError            the model's code tried to end the process        (code "hostile")
 
 A rule that raises is not an error of the user's: the engine reports it as an internal-error
 diagnostic ("internal error in rule X, please report") and goes on.
@@ -60,6 +62,12 @@ class ImportFileError(FileError):
     code = "import-error"
 
 
+class WorkerError(FileError):
+    """The worker process linting the file crashed, timed out, or was ended by the file's code."""
+
+    code = "worker"
+
+
 class ModelError(ModelcheckError):
     code = "model"
 
@@ -82,3 +90,9 @@ class TraceError(ModelError):
 
 class WeightsError(ModelError):
     code = "weights"
+
+
+class HostileError(ModelError):
+    """The model's code raised ``SystemExit``, ``KeyboardInterrupt`` or another ``BaseException``."""
+
+    code = "hostile"

@@ -3,6 +3,7 @@
     modelcheck lint PATH...    lint model files (modelcheck.cli.lint)
     modelcheck rules           list the installed rules (modelcheck.cli.rules)
     modelcheck rule CODE       print a rule's documentation
+    modelcheck clean           remove the result cache (modelcheck.cli.clean)
     modelcheck --version
 
 Stage 9, the top. May import: the engine, settings, the renderers and records; it is the only caller
@@ -18,6 +19,7 @@ from typing import Annotated, NoReturn, Optional
 import typer
 
 import modelcheck
+from modelcheck.cli import clean as _clean
 from modelcheck.cli import lint as _lint
 from modelcheck.cli import rules as _rules
 
@@ -32,6 +34,7 @@ app = typer.Typer(
 app.command("lint")(_lint.lint)
 app.command("rules")(_rules.list_rules)
 app.command("rule")(_rules.show_rule)
+app.command("clean")(_clean.clean)
 
 
 def _version(value: bool) -> None:

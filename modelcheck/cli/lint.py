@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -72,7 +73,9 @@ def lint(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Probe batch size (default: the example inputs').", show_default=False, min=1, rich_help_panel=PROBE)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG of per-layer gradient RMS over the probe's steps.", dir_okay=False, rich_help_panel=PROBE)] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Lint files in N worker processes.", min=1, rich_help_panel=RUN)] = 1,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds one model may take (import, build, analysis) before its file is stopped (default: 120, more for large models; config: timeout).", show_default=False, rich_help_panel=RUN)] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the result cache.", rich_help_panel=RUN)] = False,
+    clear_cache: Annotated[bool, typer.Option("--clear-cache", help="Empty the result cache before linting (as `modelcheck clean`).", rich_help_panel=RUN)] = False,
     config: Annotated[Optional[Path], typer.Option("--config", help="Configuration file to use instead of the closest pyproject.toml.", dir_okay=False, rich_help_panel=RUN)] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every note, the full profile and the rule legend.", rich_help_panel=RUN)] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Tracebacks for errors, and run statistics on stderr.", rich_help_panel=RUN)] = False,
@@ -85,6 +88,8 @@ def lint(
         given = [flag for flag, value in probe_flags.items() if value is not None]
         if given and not probe:
             raise UsageError(f"{', '.join(given)} only apply with --probe")
+        _check_output(output)
+        jobs = _capped(jobs)
         cli = CliOptions(
             config=config,
             select=split_selectors(select) if select else None,
@@ -100,6 +105,7 @@ def lint(
             input_shapes=tuple(input_shape or ()),
             probe=ProbeSettings(device, probe_steps, optimizer, lr, batch_size, str(plot) if plot else None) if probe else None,
             jobs=jobs,
+            timeout=timeout,
             cache=not no_cache,
             debug=debug,
             verbose=verbose,
@@ -107,6 +113,10 @@ def lint(
         settings = resolve_settings(paths, cli)
         fmt = settings.format
         _check_probe(settings)
+        if clear_cache:
+            from modelcheck.engine.cache import clear
+
+            clear(settings)
         report = lint_paths(paths, settings)
     except UsageError as exc:
         fail(str(exc), fmt, root=Path.cwd(), output=output)
@@ -116,11 +126,37 @@ def lint(
             traceback.print_exc()
         fail(f"internal error: {type(exc).__name__}: {exc} (a bug in modelcheck; rerun with --debug and report it)", fmt, root=Path.cwd(), output=output)
         raise typer.Exit(ExitCode.TOOL_ERROR) from None
-    emit(report, fmt, root=settings.root, output=output, verbose=settings.verbose, debug=settings.debug)
+    try:
+        emit(report, fmt, root=settings.root, output=output, verbose=settings.verbose, debug=settings.debug)
+    except OSError as exc:  # the folder went away during the lint, a full disk, ...
+        print(f"modelcheck: error: cannot write the report to {output}: {exc.strerror}", file=sys.stderr)
+        raise typer.Exit(ExitCode.TOOL_ERROR) from None
     code = exit_code(report, settings.fail_on, exit_zero=exit_zero)
     if debug:
         _debug_line(settings, code)
     raise typer.Exit(code)
+
+
+def _check_output(output: Path | None) -> None:
+    """A report that cannot be written is refused before anything is linted, not after."""
+    if output is None:
+        return
+    folder = output.parent
+    if not folder.is_dir():
+        raise UsageError(f"--output {output}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise UsageError(f"--output {output}: not writable")
+
+
+def _capped(jobs: int) -> int:
+    """``--jobs`` above the CPU count only adds memory (each worker holds a model) and contention."""
+    from modelcheck.engine.pool import cpu_count
+
+    cpus = cpu_count()
+    if jobs > cpus:
+        print(f"modelcheck: note: --jobs {jobs} capped at {cpus}, the CPU count", file=sys.stderr)
+        return cpus
+    return jobs
 
 
 def _check_probe(settings: Settings) -> None:

@@ -65,4 +65,7 @@ def fail(message: str, fmt: str, *, root: Path, where: str = "<command line>", o
     """Report an error about the run itself: one line on stderr, and the report in machine formats."""
     print(f"modelcheck: error: {message}", file=sys.stderr)
     if fmt != "text":
-        emit(RunReport(messages=(FileMessage(where, Severity.ERROR, message),)), fmt, root=root, output=output)
+        try:
+            emit(RunReport(messages=(FileMessage(where, Severity.ERROR, message),)), fmt, root=root, output=output)
+        except OSError:
+            pass  # the output itself is what failed: the line on stderr says so

@@ -48,6 +48,7 @@ from modelcheck.config.table import (
     parse_model_kwargs,
     parse_severity,
     parse_table,
+    parse_timeout,
     split_selectors,
 )
 from modelcheck.diagnostics import Severity
@@ -102,6 +103,7 @@ class Settings:
     cache: bool = True
     debug: bool = False
     verbose: bool = False
+    timeout: float | None = None  # seconds per model; None: 120, grown with the model's size
 
     def kwargs_for(self, model: str) -> dict[str, Any]:
         return {**_kw(self.models.get(ALL_MODELS)), **_kw(self.models.get(model))}
@@ -114,7 +116,7 @@ class Settings:
 
     def fingerprint(self) -> str:
         """A stable text of every setting that can change a report (the cache key uses it)."""
-        skip = {"root", "config_path", "format", "jobs", "cache", "debug", "verbose"}
+        skip = {"root", "config_path", "format", "jobs", "cache", "debug", "verbose", "timeout"}
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
         return json.dumps(data, sort_keys=True, default=_jsonable)
 
@@ -174,6 +176,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a TOML file (it is not UTF-8 text)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -202,6 +206,7 @@ class CliOptions:
     cache: bool = True
     debug: bool = False
     verbose: bool = False
+    timeout: float | None = None
 
 
 def resolve_settings(paths: Sequence[str], cli: CliOptions = CliOptions()) -> Settings:
@@ -239,6 +244,8 @@ def resolve_settings(paths: Sequence[str], cli: CliOptions = CliOptions()) -> Se
     values["models"] = models
     if cli.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {cli.jobs}")
+    if cli.timeout is not None:
+        values["timeout"] = parse_timeout(cli.timeout, "--timeout")
     cache_off = os.environ.get("MODELCHECK_NO_CACHE", "") not in ("", "0")
     return Settings(
         root=root,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -29,8 +30,9 @@ DTYPES = {
 }  # fmt: skip
 TOP_KEYS = (
     "select", "ignore", "extend-select", "per-file-ignores", "severity", "fail-on", "format",
-    "exclude", "meta", "tracer", "bounds", "models", "options",
+    "exclude", "meta", "tracer", "bounds", "models", "options", "timeout",
 )  # fmt: skip
+MAX_INPUT_ELEMENTS = 1 << 31  # one example input larger than this (8 GiB of float32) is a typo
 MODEL_KEYS = ("kwargs", "input-shapes")
 ALL_MODELS = "*"  # key of kwargs given on the command line without a model name
 
@@ -81,6 +83,8 @@ def parse_table(table: Mapping[str, Any], where: str = "[tool.modelcheck]") -> d
         if not isinstance(table["meta"], bool):
             raise ConfigError(f"{where} meta must be true or false, not {table['meta']!r}")
         out["meta"] = table["meta"]
+    if "timeout" in table:
+        out["timeout"] = parse_timeout(table["timeout"], f"{where} timeout")
     if "options" in table:
         opts = _table(table["options"], f"{where[:-1]}.options]")
         out["options"] = {k: dict(_table(v, f"{where[:-1]}.options.{k}]")) for k, v in opts.items()}
@@ -152,7 +156,19 @@ def parse_input_shape(text: str, where: str = "--input-shape") -> InputSpec:
     shape = tuple(int(d) for d in re.split(r"\s*[,x]\s*", dims)) if re.fullmatch(r"\d+(\s*[,x]\s*\d+)*", dims) else ()
     if not shape:
         raise UsageError(f"{where}: cannot read the shape {text!r}", hint="write it like 8,3,32,32 or int64:8,32")
+    if math.prod(shape) > MAX_INPUT_ELEMENTS:
+        raise UsageError(
+            f"{where}: the shape {text!r} has {math.prod(shape):,} elements, more than an example input needs",
+            hint=f"a small batch is enough (at most {MAX_INPUT_ELEMENTS:,} elements)",
+        )
     return InputSpec(shape, DTYPES[dtype])
+
+
+def parse_timeout(value: Any, where: str) -> float:
+    """Seconds per model: a positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{where} must be a positive number of seconds, not {value!r}")
+    return float(value)
 
 
 def parse_model_kwargs(items: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -1,15 +1,25 @@
 """A per-file result cache, as ruff and black keep one: unchanged files are not imported again.
 
-Where: ``$MODELCHECK_CACHE_DIR``, else ``.modelcheck_cache/`` in the project root.
+Where: ``$MODELCHECK_CACHE_DIR``, else ``.modelcheck_cache/`` in the project root
+(``modelcheck clean`` or ``--clear-cache`` removes it; ``--no-cache`` neither reads nor writes it).
 
-Key: a hash of the file's content and of every project file it imports (local modules found through
-its ``import`` statements, resolved against the file's folder, its package and the project root,
-transitively), the effective settings, the path as given and the working folder (reports quote
-both), and the environment: Python, torch and modelcheck versions and the source of the installed
-rule packages (so editing a rule in a development checkout invalidates the cache too).
+An entry is data, never code: JSON with a format version and a SHA-256 checksum of its payload
+(:mod:`modelcheck.engine.codec` rebuilds only modelcheck's own report records). An entry that does
+not parse, fails its checksum or holds anything else is a miss, and the next lint rewrites it; a
+planted file cannot run anything.
 
-Value: the file's pickled model reports and file messages. Results with tool errors are not stored:
-a missing package may be installed without any file changing.
+Key: the entry's name hashes the file's content, the project files its ``import`` statements reach
+(resolved on the AST, transitively), the effective settings, the path as given and the working
+folder (reports quote both), and the environment (Python, torch and modelcheck versions, the sources
+of modelcheck and of the installed rule packages). The entry also lists what the lint observed the
+file depend on while it ran (:class:`modelcheck.engine.sandbox.Recorder`): every local module it
+imported (``importlib.import_module``, ``sys.path.insert`` included) and local file it opened, by
+content hash; every installed package it imported, by its files' stamp (an upgrade or uninstall
+rewrites them); every environment variable it read, by value. An entry is served only if all of
+them still match.
+
+Never stored: results with a tool error (an error report, an error line, an MC000 finding): a
+missing package may be installed, or a bug fixed, without any file changing.
 """
 
 from __future__ import annotations
@@ -18,27 +28,26 @@ import functools
 import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import os
-import pickle
+import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import modelcheck
 from modelcheck.config.settings import Settings
+from modelcheck.diagnostics import ModelReport, Severity
+from modelcheck.engine import codec
+from modelcheck.engine.records import FileResult
 from modelcheck.errors import SyntaxFileError
-from modelcheck.load.discovery import (
-    FileScan,
-    ImportRef,
-    SourceFile,
-    package_root,
-    scan_file,
-)
+from modelcheck.load.discovery import FileScan, ImportRef, SourceFile, package_root, scan_file
 
 ENV_DIR = "MODELCHECK_CACHE_DIR"
 FOLDER = ".modelcheck_cache"
-FORMAT = 1  # bump when the stored layout changes
+FORMAT = 2  # bump when the stored layout changes (1: pickle, never read again)
+INTERNAL_ERROR = "MC000"
 
 
 def cache_dir(settings: Settings) -> Path:
@@ -46,10 +55,21 @@ def cache_dir(settings: Settings) -> Path:
     return Path(env) if env else settings.root / FOLDER
 
 
+def clear(settings: Settings) -> Path | None:
+    """Remove the cache folder; the folder removed, or None if there was none."""
+    folder = cache_dir(settings)
+    if not folder.is_dir():
+        return None
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
 class Cache:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.dir = cache_dir(settings) / f"v{FORMAT}"
+
+    # --- keys -------------------------------------------------------------------------------------
 
     def key(self, src: SourceFile, scan: FileScan) -> str:
         h = hashlib.sha256()
@@ -61,26 +81,94 @@ class Cache:
             h.update(f"\0{dep}:{_digest(dep)}".encode())
         return h.hexdigest()
 
-    def get(self, key: str) -> Any | None:
-        try:
-            with (self.dir / key[:2] / key).open("rb") as f:
-                return pickle.load(f)
-        except Exception:  # missing, truncated or written by another version: a miss
-            return None
+    def rules_key(self) -> str:
+        return "rules-" + hashlib.sha256(environment().encode()).hexdigest()
 
-    def put(self, key: str, value: Any) -> None:
-        folder = self.dir / key[:2]
+    # --- file results -----------------------------------------------------------------------------
+
+    def get(self, key: str) -> FileResult | None:
+        payload = self._read(key)
+        if payload is None or not _still_valid(payload.get("deps")):
+            return None
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            models, messages = codec.decode(payload["result"])
+        except (codec.DecodeError, KeyError, TypeError, ValueError):
+            return None
+        if not all(isinstance(m, ModelReport) for m in models):
+            return None
+        return tuple(models), tuple(messages)
+
+    def put(self, key: str, result: FileResult, deps: Mapping[str, Any] | None) -> None:
+        if deps is None or not cacheable(result):
+            return
+        self._write(key, {"deps": deps, "result": codec.encode(result)})
+
+    # --- the installed rules' metadata -------------------------------------------------------------
+
+    def get_rules(self) -> dict[str, Any] | None:
+        payload = self._read(self.rules_key())
+        return payload.get("rules") if payload is not None else None
+
+    def put_rules(self, catalog: Mapping[str, Any]) -> None:
+        self._write(self.rules_key(), {"rules": dict(catalog)})
+
+    # --- the stored form --------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[-2:] / key
+
+    def _read(self, key: str) -> dict[str, Any] | None:
+        try:
+            entry = json.loads(self._path(key).read_bytes())
+            text = entry["payload"]
+            if entry.get("format") != FORMAT or entry.get("sha256") != _sha(text):
+                return None
+            payload = json.loads(text)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            return None  # missing, truncated, planted or from another version: a miss
+        return payload if isinstance(payload, dict) and payload.get("key") == key else None
+
+    def _write(self, key: str, payload: dict[str, Any]) -> None:
+        text = json.dumps({"key": key, **payload}, separators=(",", ":"))
+        entry = json.dumps({"format": FORMAT, "sha256": _sha(text), "payload": text})
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             ignore = self.dir.parent / ".gitignore"
             if not ignore.exists():
                 ignore.write_text("# created by modelcheck\n*\n")
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, folder / key)  # atomic: parallel workers never read half a file
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(entry)
+            os.replace(tmp, path)  # atomic: a parallel run never reads half a file
         except OSError:
             pass  # a read-only checkout simply has no cache
+
+
+def cacheable(result: FileResult) -> bool:
+    """Only clean results: no error report, no error line, no internal-error finding."""
+    models, messages = result
+    if any(m.status != "ok" for m in models) or any(m.severity is Severity.ERROR for m in messages):
+        return False
+    return not any(f.rule == INTERNAL_ERROR for m in models for f in m.findings)
+
+
+def _still_valid(deps: Any) -> bool:
+    if not isinstance(deps, dict):
+        return False
+    try:
+        env, files, installed = deps["env"], deps["files"], deps["installed"]
+        if any(os.environ.get(k) != v for k, v in env.items()):
+            return False
+        if any(_digest(Path(p)) != d for p, d in files.items()):
+            return False
+        return all(_stamp(Path(p)) == s for p, s in installed.items())
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _digest(path: Path) -> str:
@@ -90,12 +178,20 @@ def _digest(path: Path) -> str:
         return "missing"
 
 
+def _stamp(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> str:
     """Versions and rule sources: anything outside the project that can change a report."""
     parts = [f"python {sys.version}", f"modelcheck {modelcheck.__version__}", f"torch {_version('torch')}"]
     eps = importlib.metadata.entry_points(group="modelcheck.rules")
-    tops = sorted({"modelcheck", *(ep.value.split(":")[0].split(".")[0] for ep in eps)})
+    tops = sorted({"modelcheck", "modelcheck_rules", *(ep.value.split(":")[0].split(".")[0] for ep in eps)})
     for top in tops:
         spec = importlib.util.find_spec(top)  # finds without importing (no torch here)
         for folder in (spec.submodule_search_locations or []) if spec else []:
@@ -125,7 +221,7 @@ def _tree_stamp(path: Path) -> Iterable[str]:
         yield f"{f}:{st.st_size}:{st.st_mtime_ns}"
 
 
-# --- which project files a file imports ---------------------------------------------------------
+# --- which project files a file imports (on the AST, before it runs) ----------------------------
 
 
 def local_imports(path: Path, scan: FileScan, root: Path) -> list[Path]:

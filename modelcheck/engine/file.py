@@ -1,24 +1,28 @@
-"""One file: which rules apply to it, the cache, its import and its models (:func:`lint_file`)."""
+"""One file: which rules apply to it, its import and its models (:func:`lint_module_file`).
+
+Runs where the user's code may run: in a forked worker (:mod:`modelcheck.engine.worker`), or in
+this process for a caller that brings its own rules. Torch's global state is restored before each
+model and after the file, so a file's ``torch.set_grad_enabled(False)`` cannot break its analysis."""
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
 import gc
-import sys
 from pathlib import Path
 from typing import Iterator
 
 from modelcheck.config.settings import Settings
 from modelcheck.diagnostics import FileMessage, ModelReport, Severity
+from modelcheck.engine import progress, sandbox
 from modelcheck.engine.records import (
-    LAST_RUN,
     NO_MODELS,
     FileJob,
     FileResult,
     error_info,
     file_error,
 )
+from modelcheck.engine.sandbox import TorchState
 from modelcheck.errors import FileError, UsageError
 from modelcheck.load.discovery import SourceFile
 from modelcheck.registry import RuleSet
@@ -42,32 +46,6 @@ def _path_matches(src: SourceFile, pattern: str, root: Path) -> bool:
     return any(fnmatch.fnmatch(n, pattern) for n in names)
 
 
-def lint_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileResult:
-    """Lint one file's models, through the cache when it is on."""
-    cache = key = None
-    if settings.cache:
-        from modelcheck.engine.cache import Cache
-
-        cache = Cache(settings)
-        key = cache.key(job.src, job.scan)
-        hit = cache.get(key)
-        if hit is not None:
-            LAST_RUN.cached += 1
-            return hit
-    LAST_RUN.linted += 1
-    # stdout belongs to the report (JSON, SARIF): whatever the user's code prints goes to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
-        result = lint_module_file(job, settings, rules)
-    if cache is not None and key is not None and not _has_tool_error(result):
-        cache.put(key, result)
-    return result
-
-
-def _has_tool_error(result: FileResult) -> bool:
-    models, messages = result
-    return any(m.status != "ok" for m in models) or any(m.severity is Severity.ERROR for m in messages)
-
-
 def lint_module_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileResult:
     # Imports torch: only now, with a file to import, is it needed (a cached run never gets here).
     from modelcheck.engine.model import lint_model
@@ -78,6 +56,7 @@ def lint_module_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileRe
     display = job.src.display
     reports: list[ModelReport] = []
     messages: list[FileMessage] = []
+    state = TorchState.take()  # what the file's top level may change: grad mode, dtype, device, ...
     try:
         with _frozen_heap(), loading.imported(job.src) as module:
             gc.freeze()  # the file's imports (transformers: ~300k objects) outlive its models
@@ -104,9 +83,14 @@ def lint_module_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileRe
                     lint_model,  # imports torch: only now is it needed
                 )
 
+                progress.report("model", name=cand.name)
+                state.restore()  # each model starts from torch's defaults, whatever the file set
                 reports.append(lint_model(cand, module, job, settings, enabled, severities, suppressor))
+            sandbox.capture_modules()  # the cache key: what the file imported, before the import unloads it
     except FileError as exc:
         return file_error(display, exc, settings)
+    finally:
+        state.restore()
     return tuple(reports), tuple(messages)
 
 

@@ -28,14 +28,15 @@ from modelcheck.diagnostics import (
     ModuleBound,
     Severity,
 )
-from modelcheck.engine import evidence
+from modelcheck.engine import evidence, progress
 from modelcheck.engine.checks import Place, run_checks
 from modelcheck.engine.records import (
     FileJob,
     error_info,
 )
 from modelcheck.engine.related import group
-from modelcheck.errors import TraceError
+from modelcheck.errors import HostileError, TraceError
+from modelcheck.frames import where_raised
 from modelcheck.ir import Graph, Op, SourceLoc
 from modelcheck.load import build as loading
 from modelcheck.load import inputs as example
@@ -63,7 +64,19 @@ def lint_model(
         report = _lint_model(cand, module, job, settings, rules, severities, suppressor)
     except Exception as exc:  # ModelError: the user's to fix; anything else: our bug, reported as such
         report = ModelReport(file=job.src.display, model=cand.name, status="error", error=error_info(exc, settings))
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt, GeneratorExit...: the model's code
+        report = ModelReport(file=job.src.display, model=cand.name, status="error", error=error_info(_hostile(exc, job), settings))
     return dataclasses.replace(report, seconds=time.perf_counter() - t0)
+
+
+def _hostile(exc: BaseException, job: FileJob) -> HostileError:
+    folder = job.src.path.parent
+    where = where_raised(exc.__traceback__, (folder.resolve(), package_root(folder)[0].resolve()))
+    at = f" at {where}" if where else ""
+    return HostileError(
+        f"the model's code raised {loading.one_line(exc)}{at}, which ends a process; modelcheck contained it",
+        hint="a model must not exit or interrupt the process it is built or run in",
+    )
 
 
 def _lint_model(
@@ -84,6 +97,7 @@ def _lint_model(
         sites = {**sites, id(model): SourceLoc(str(job.src.path), cand.line)}
     model.train()
     num_parameters = sum(int(p.numel()) for p in model.parameters())
+    progress.report("built", name=cand.name, parameters=num_parameters)  # the worker's timeout grows with it
     if num_parameters == 0:
         notes.append("the model has no parameters: only its structure is checked")
     if not meta:
@@ -99,6 +113,9 @@ def _lint_model(
     )
     if found.note:
         notes.append(found.note)
+    if found.unchecked_hint is not None and not meta:
+        # A tracer may accept inputs the forward cannot take (int ids into a float layer): run them once.
+        example.forward(model, found.tensors, found.source, found.unchecked_hint, roots)
 
     torch.manual_seed(0)
     try:

@@ -50,7 +50,11 @@ def error_info(exc: BaseException, settings: Settings) -> ErrorInfo:
     tb = "".join(traceback.format_exception(exc)) if settings.debug else None
     if isinstance(exc, ModelcheckError):
         return ErrorInfo(exc.code, str(exc), tb)
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    try:
+        text = str(exc).strip()
+    except Exception:  # an exception whose __str__ raises
+        text = ""
+    first = text.splitlines()[0] if text else ""
     return ErrorInfo(
         "internal",
         f"internal error: {type(exc).__name__}: {first} (this is a bug in modelcheck; rerun with --debug and report it)",

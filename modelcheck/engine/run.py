@@ -1,6 +1,6 @@
 """The lint run: paths in, a :class:`~modelcheck.diagnostics.RunReport` out.
 
-    lint_paths ─► collect files ─► AST pre-scan (no torch) ─► per file (cache, or a worker):
+    lint_paths ─► collect files ─► AST pre-scan (no torch) ─► per file (cache, or a forked worker):
         import ─► pick models ─► per model (modelcheck.engine.model): build ─► inputs ─► trace
         ─► passes ─► rules ─► probe ─► # noqa ─► ModelReport
 
@@ -16,7 +16,7 @@ from typing import Sequence
 
 from modelcheck.config.settings import Settings
 from modelcheck.diagnostics import FileMessage, RuleMeta, RunReport, Severity
-from modelcheck.engine.file import lint_file
+from modelcheck.engine.jobs import isolation_available, plan_warm_up, rule_catalog, run_jobs
 from modelcheck.engine.records import (
     LAST_RUN,
     NO_MODELS,
@@ -26,7 +26,7 @@ from modelcheck.engine.records import (
 )
 from modelcheck.errors import FileError, MissingPathError, SyntaxFileError
 from modelcheck.load.discovery import SourceFile, collect_files, scan_file
-from modelcheck.registry import RuleSet, load_rules
+from modelcheck.registry import RuleSet
 
 
 def lint_paths(paths: Sequence[str], settings: Settings, *, rules: RuleSet | None = None) -> RunReport:
@@ -53,11 +53,18 @@ def lint_paths(paths: Sequence[str], settings: Settings, *, rules: RuleSet | Non
     messages: list[FileMessage] = []
     metadata: tuple[RuleMeta, ...] = ()
     if jobs:
-        rules = rules if rules is not None else load_rules()
-        metadata = tuple(r.meta for r in rules.all)
-        validate_selection(rules, settings)
-        messages += [FileMessage(p.source, Severity.ERROR, f"rule plugin failed to load: {p.message}") for p in rules.problems]
-        results = iter(_run_jobs(jobs, settings, rules))
+        # The rules' metadata only (the cache's copy, else a worker's): the parent imports no rule
+        # plugin and no torch; the rules run in the workers, or here when the caller brought its own.
+        if rules is None and not isolation_available():
+            from modelcheck.registry import load_rules
+
+            rules = load_rules()  # no fork server on this platform (Windows): lint in this process
+        plan_warm_up(len(jobs))
+        catalog = rules if rules is not None else rule_catalog(settings)
+        metadata = tuple(r.meta for r in catalog.all)
+        validate_selection(catalog, settings)
+        messages += [FileMessage(p.source, Severity.ERROR, f"rule plugin failed to load: {p.message}") for p in catalog.problems]
+        results = iter(run_jobs(jobs, settings, rules))
         slots = [next(results) if isinstance(s, FileJob) else s for s in slots]
     for name in settings.model_names:
         if name not in found_names:
@@ -98,13 +105,3 @@ def validate_selection(rules: RuleSet, settings: Settings) -> None:
     rules.check_options(settings.options)
     for _, codes in settings.per_file_ignores:
         rules.select(("ALL",), codes)
-
-
-def _run_jobs(jobs: list[FileJob], settings: Settings, rules: RuleSet) -> list[FileResult]:
-    if settings.jobs > 1 and len(jobs) > 1:
-        from modelcheck.engine.jobs import lint_in_workers
-
-        return lint_in_workers(jobs, settings)
-    return [lint_file(job, settings, rules) for job in jobs]
-
-

@@ -58,7 +58,11 @@ class Candidate:
 
 def one_line(exc: BaseException) -> str:
     """``ValueError: bad dim`` — the type and the first line of the message, kept short."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    try:
+        text = str(exc).strip()
+    except Exception:  # an exception whose __str__ raises: its type is all there is to say
+        text = ""
+    text = text.splitlines()[0] if text else ""
     if len(text) > 300:
         text = text[:297] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -88,7 +92,7 @@ def imported(src: SourceFile) -> Iterator[ModuleType]:
         sys.modules[name] = module  # dataclasses, pickling and typing look themselves up here
         try:
             spec.loader.exec_module(module)
-        except (ImportError, SystemExit, Exception) as exc:
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt, ...: the file's, contained
             raise _import_error(src, exc, roots) from exc
         finally:
             local += _local_modules(set(sys.modules) - before, roots)
@@ -112,6 +116,11 @@ def _import_error(src: SourceFile, exc: BaseException, roots: tuple[Path, ...]) 
         return ImportFileError(
             f"the file called sys.exit() while being imported{at}",
             hint='move script code under `if __name__ == "__main__":`',
+        )
+    if not isinstance(exc, Exception):
+        return ImportFileError(
+            f"importing the file raised {one_line(exc)}{at}, which ends a process; modelcheck contained it",
+            hint="a model file must not exit or interrupt the process it is imported in",
         )
     return ImportFileError(
         f"importing the file raised{at}: {one_line(exc)}",

@@ -103,7 +103,8 @@ def _walk(folder: Path, exclude: Sequence[str], root: Path | None) -> Iterable[P
             if not _skip_dir(here / d) and not _excluded(here / d, exclude, root)
         )
         for name in sorted(filenames):
-            if name.endswith(".py") and not _excluded(here / name, exclude, root):
+            # is_file: a FIFO or a socket named *.py would block the read forever
+            if name.endswith(".py") and (here / name).is_file() and not _excluded(here / name, exclude, root):
                 yield here / name
 
 
@@ -150,7 +151,7 @@ def scan_file(path: Path, display: str | None = None) -> FileScan:
 def read_source(path: Path) -> str:
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark is valid Python, not a syntax error
     except UnicodeDecodeError:
         return data.decode("latin-1")
 

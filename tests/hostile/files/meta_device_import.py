@@ -1,0 +1,19 @@
+"""Hostile: default device meta at import (must not reach later files)"""
+
+import torch
+from torch import nn
+
+torch.set_default_device("meta")
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.a(x))
+
+
+def example_inputs() -> tuple[torch.Tensor, ...]:
+    return (torch.randn(4, 16),)

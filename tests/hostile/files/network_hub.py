@@ -1,0 +1,18 @@
+"""Hostile: torch.hub.load in the constructor"""
+
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(16, 16)
+        torch.hub.load("pytorch/vision", "resnet18")  # must fail fast: network is off
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.a(x))
+
+
+def example_inputs() -> tuple[torch.Tensor, ...]:
+    return (torch.randn(4, 16),)

@@ -1,0 +1,20 @@
+"""Hostile: os._exit(0) in __init__"""
+
+import os
+
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(16, 16)
+        os._exit(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.a(x))
+
+
+def example_inputs() -> tuple[torch.Tensor, ...]:
+    return (torch.randn(4, 16),)

@@ -1,0 +1,17 @@
+﻿"""A file saved with a UTF-8 byte-order mark: a model like any other."""
+
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.a(x))
+
+
+def example_inputs() -> tuple[torch.Tensor, ...]:
+    return (torch.randn(4, 16),)
