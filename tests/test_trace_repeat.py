@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from zoo import lint_cli
 
 import modelcheck.trace.repeat as repeat
 from modelcheck.ir import Graph
-from modelcheck.trace import trace_model
-from zoo import lint_cli
+from modelcheck.trace.tracers import trace_model
 
 _BLOCKS = '''
 import torch

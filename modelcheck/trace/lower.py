@@ -125,6 +125,15 @@ class Builder:
             return [Value(node, None, metas[0])]
         return [Value(node, i, m) for i, m in enumerate(metas)]
 
+    def _rename(self, nodes: list[Node]) -> None:
+        """Name the graph's nodes afresh, in order, as :meth:`add` names them: a name counts only
+        the nodes that stay (constants folded away or never used leave no gaps), so a model whose
+        stem builds something per layer that nothing reads has the same names however it is traced
+        (``trace/repeat.py`` replays blocks)."""
+        self._count, self._used = {}, set()
+        for node in nodes:
+            node.name = self._name((node.module_path or node.target.lower()) if node.module_type else node.target)
+
     # --- what tracers report ------------------------------------------------------------------------
 
     def input(self, name: str, t: Any) -> Value:
@@ -141,18 +150,18 @@ class Builder:
         inputs = tuple(self.node_of(i) for i in flatten([args, dict(kwargs or {})]) if is_item(i))
         node = self.add(op, type(module).__name__, inputs, base=path or type(module).__name__.lower(),
                         module_path=path, module_type=type(module).__name__,
-                        source=self._site(module, source), params=self._params_of(module, path),
+                        source=self.site(module, source), params=self.params_of(module, path),
                         attrs=attrs)
         return self._values(node, out)
 
-    def _site(self, module: nn.Module, call: SourceLoc | None) -> SourceLoc | None:
+    def site(self, module: nn.Module, call: SourceLoc | None) -> SourceLoc | None:
         """The construction line; without one, the call line only when no sites were recorded at
         all (otherwise ``Graph.source_of`` finds the nearest constructed parent, e.g. for layers that
         ``nn.TransformerEncoder`` deep-copies)."""
         site = self.sites.get(id(module))
         return site if site is not None or self.sites else call
 
-    def _params_of(self, module: nn.Module, path: str) -> dict[str, str]:
+    def params_of(self, module: nn.Module, path: str) -> dict[str, str]:
         cached = self._module_params.get(id(module))
         if cached is None:
             prefix = f"{path}." if path else ""
@@ -212,6 +221,7 @@ class Builder:
             kept.append(node)
             used.update(id(i) for i in node.inputs)
         kept.reverse()
+        self._rename(kept)
         modules = {
             path: ModuleInfo(path, type(m).__name__, self.sites.get(id(m)),
                              sum(int(p.numel()) for p in m.parameters(recurse=False)))

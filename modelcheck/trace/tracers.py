@@ -10,7 +10,8 @@ Tracers, tried in order (``graph.tracer`` says which one won, ``graph.notes`` wh
 * ``hooks`` — an eager forward with module hooks and a ``TorchFunctionMode`` (``trace/hooks.py``).
 
 All three lower through one :class:`~modelcheck.trace.lower.Builder`, so they produce the same IR
-at the same granularity. Tracing runs the model in training mode under ``no_grad``; module modes,
+at the same granularity. A stack of identical blocks (a Llama's 80 decoder layers) is traced with its
+first three and the rest replayed (``trace/repeat.py``), else in full. Tracing runs the model in training mode under ``no_grad``; module modes,
 buffers (BatchNorm running stats), the CPU RNG and a transformers config's ``use_cache`` are
 restored afterwards.
 """
@@ -26,6 +27,7 @@ from torch import nn
 from modelcheck.errors import TraceError, UsageError
 from modelcheck.frames import from_traceback, short
 from modelcheck.ir import Graph, SourceLoc
+from modelcheck.trace import repeat
 from modelcheck.trace.lower import Builder
 
 __all__ = ["TRACERS", "trace_model"]
@@ -53,15 +55,19 @@ def trace_model(model: nn.Module, inputs: tuple[Any, ...] | None, *, sites: Mapp
     inputs = tuple(inputs) if inputs is not None else None
     failures: list[tuple[str, str]] = []
     won: tuple[str, Builder] | None = None
+    found = repeat.stacks(model) if inputs is not None else ()  # before _prepared: the modes as built
     with _prepared(model) as (training, flags):
         for name in order:
             if inputs is None and name != "fx":
                 failures.append((name, "needs example inputs"))
                 continue
             builder = Builder(model, tracer=name, sites=sites, training=flags)
+            if found and _run_repeated(name, model, inputs, builder, found):
+                won = name, builder
+                break
+            builder = Builder(model, tracer=name, sites=sites, training=flags)
             try:
-                with torch.no_grad() if name != "export" else contextlib.nullcontext():
-                    _runner(name)(model, inputs, builder)
+                _run(name, model, inputs, builder)
             except Exception as exc:  # any tracer failure is a reason to try the next one
                 failures.append((name, _reason(name, exc)))
                 continue
@@ -76,6 +82,23 @@ def trace_model(model: nn.Module, inputs: tuple[Any, ...] | None, *, sites: Mapp
     detail = "; ".join(f"{_LABEL[n]}: {why}" for n, why in failures)
     raise TraceError(f"no tracer could follow {type(model).__name__}.forward ({detail})",
                      hint="check that the forward runs on the example inputs, or pick one with --tracer")
+
+
+def _run(name: str, model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder) -> None:
+    with torch.no_grad() if name != "export" else contextlib.nullcontext():
+        _runner(name)(model, inputs, builder)
+
+
+def _run_repeated(name: str, model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder,
+                  found: tuple[repeat.Stack, ...]) -> bool:
+    """Trace with each stack of identical blocks cut to its first three and replay the rest
+    (``trace/repeat.py``); False when that does not work out and the whole model is traced."""
+    try:
+        with repeat.truncated(found):
+            _run(name, model, inputs, builder)
+        return repeat.expand(builder, found)
+    except Exception:  # the forward needs all its blocks (indexes past the third, ...)
+        return False
 
 
 @contextlib.contextmanager
