@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick    # the MLP scale curve up to depth 100 and GPT-2 small
     python benchmarks/run.py --device cuda   # also time ``lint --probe`` on that device
     python benchmarks/run.py --repeat 3      # best of 3 per measurement (shared machines are noisy)
+    python benchmarks/run.py --repeat 5 --median   # median of 5 paired runs, with their spread
 
 Every measurement runs in a fresh subprocess, so its peak RSS (``os.wait4``) is its own:
 
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,6 +105,27 @@ def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of several paired runs: the median of each time and of each run's own extra/base (a
+    baseline and its lint run back to back, so a busy moment hits both), the largest peak memory, and
+    the spread (least, greatest) of lint time and extra/base."""
+    for r in runs:
+        if "base_s" in r and "lint_s" in r:
+            r["extra_s"] = r["lint_s"] - r["base_s"]
+            r["ratio"] = r["extra_s"] / r["base_s"]
+    out = dict(runs[0])
+    for key in {k for r in runs for k in r}:
+        values = sorted(r[key] for r in runs if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool))
+        if values and (key.endswith("_s") or key == "ratio"):
+            out[key] = statistics.median(values)
+            if key in ("lint_s", "ratio", "base_s"):
+                out[key + "_spread"] = (values[0], values[-1])
+        elif values and key.endswith("_mb"):
+            out[key] = values[-1]
+    out["runs"] = len(runs)
+    return out
+
+
 def warm_up(b: Bench, timeout: float) -> None:
     """Byte-compile and run baseline and lint once, untimed (page cache, ``__pycache__``)."""
     path = str(MODELS / b.file)
@@ -157,6 +180,16 @@ def _fmt(v: Any, spec: str = ".2f") -> str:
     return str(v)
 
 
+def _cell(row: dict[str, Any], key: str, spec: str) -> str:
+    """The value, and its spread over the runs where a median was taken: ``2.3 (2.2-2.6)``."""
+    if key not in row:
+        return "-"
+    spread = row.get(key + "_spread")
+    if spread is None:
+        return _fmt(row[key], spec)
+    return f"{_fmt(row[key], spec)} ({_fmt(spread[0], spec)}-{_fmt(spread[1], spec)})"
+
+
 def table(rows: list[dict[str, Any]], device: str | None) -> str:
     cols = [("model", "model", "s"), ("params", "params", ",d"), ("tracer", "tracer", "s"),
             ("base_s", "base s", ".1f"), ("lint_s", "lint s", ".1f"), ("extra_s", "extra s", ".1f"),
@@ -167,7 +200,7 @@ def table(rows: list[dict[str, Any]], device: str | None) -> str:
     head = "| " + " | ".join(c[1] for c in cols) + " |"
     lines = [head, "|" + "|".join("---" for _ in cols) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(k), f) if k in r else "-" for k, _, f in cols) + " |")
+        lines.append("| " + " | ".join(_cell(r, k, f) for k, _, f in cols) + " |")
     for r in rows:
         if r.get("problem"):
             lines.append(f"\n{r['model']}: {r['problem']}")
@@ -196,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", help="comma-separated benchmark names")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
     ap.add_argument("--repeat", type=int, default=1, help="measure N times, report the best")
+    ap.add_argument("--median", action="store_true",
+                    help="with --repeat: the median of the runs and their spread, not the best")
     ap.add_argument("--no-warmup", action="store_true", help="time the first, cold run")
     args = ap.parse_args(argv)
     benches = [b for b in BENCHES if (b.quick or not args.quick) and (not args.only or b.name in args.only.split(","))]
@@ -206,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"... {b.name}", file=sys.stderr, flush=True)
         if not args.no_warmup:
             warm_up(b, args.timeout)
-        rows.append(best([measure(b, args.device, args.timeout) for _ in range(max(1, args.repeat))]))
+        runs = [measure(b, args.device, args.timeout) for _ in range(max(1, args.repeat))]
+        rows.append(median(runs) if args.median else best(runs))
     print(table(rows, args.device))
     print(f"load average after: {_load()}")
 
