@@ -5,7 +5,8 @@ isolated workers), the workers (``pool``: the parent's side, timeouts and deaths
 ``worker``: a torch-preloaded fork server and one file's life in a fork of it; ``sandbox``: what a
 worker sets up and records; ``progress``: its events), one file (``file``: import, its models), one
 model (``model``: build, inputs, trace, passes, rules, probe, ``# noqa``), running passes and rules over
-a graph (``checks``), the result cache (``cache``), reports as data (``codec``) and the records they
+a graph (``checks``), the result cache (``cache``), reports as data (``codec``), the installed rules as
+data (``catalog``) and the records they
 pass around (``records``).
 
 May import: every stage below it (records, numerics, tools, settings, load, trace, passes, rules,

@@ -17,12 +17,11 @@ import sys
 from typing import Any, Sequence
 
 from modelcheck.config.settings import Settings
-from modelcheck.diagnostics import RuleMeta
 from modelcheck.engine import codec
+from modelcheck.engine.catalog import catalog_rules
 from modelcheck.engine.records import LAST_RUN, FileJob, FileResult, file_error
 from modelcheck.errors import WorkerError
-from modelcheck.registry import LoadProblem, RuleSet
-from modelcheck.rule import Rule
+from modelcheck.registry import RuleSet
 
 WARM_UP_FILES = 4  # from this many files on, the zygote lints a small model first (lazy imports, once)
 
@@ -77,28 +76,6 @@ def rule_catalog(settings: Settings) -> RuleSet:
         from modelcheck.registry import load_rules
 
         return load_rules()
-
-
-def catalog(rules: RuleSet) -> dict[str, Any]:
-    """``rules`` as data: each rule's metadata and opt-in flag, and the load problems."""
-    return {
-        "rules": [[codec.encode(r.meta), r.opt_in] for r in rules.rules],
-        "problems": [[p.source, p.message] for p in rules.problems],
-    }
-
-
-def catalog_rules(data: dict[str, Any]) -> RuleSet:
-    def never(**_: Any) -> tuple[()]:
-        return ()
-
-    rules = []
-    for encoded, opt_in in data["rules"]:
-        meta = codec.decode(encoded)
-        if not isinstance(meta, RuleMeta):
-            raise codec.DecodeError("not a rule")
-        rules.append(Rule(code=meta.code, name=meta.name, severity=meta.severity, check=never, requires=meta.requires,
-                          doc=meta.doc, origin=meta.origin, opt_in=bool(opt_in), options=dict(meta.options)))
-    return RuleSet(rules, [LoadProblem(s, m) for s, m in data.get("problems", ())])
 
 
 def run_jobs(jobs: Sequence[FileJob], settings: Settings, rules: RuleSet | None) -> list[FileResult]:

@@ -177,7 +177,7 @@ def lint_one(job: FileJob, settings: Settings) -> dict[str, Any]:
 
 def rule_catalog() -> dict[str, Any]:
     """The installed rules' metadata (everything rendering and selection need, no check code)."""
-    from modelcheck.engine.jobs import catalog
+    from modelcheck.engine.catalog import catalog
 
     return catalog(RULES)
 
