@@ -1,0 +1,1 @@
+from . import convnext as convnext  # registers the models, as timm/models/__init__.py does

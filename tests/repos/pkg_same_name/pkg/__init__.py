@@ -1,0 +1,3 @@
+"""A package whose main module has the package's name (``pkg/pkg.py``)."""
+
+from pkg.layers import Stem as Stem

@@ -1,0 +1,154 @@
+"""Real-repository layouts with no configuration (issue 10): the fixture repositories in tests/repos/.
+
+Each repository is copied to a temporary folder and linted with ``modelcheck lint .`` from its root, as
+a user would in CI. Each test asserts which models were analysed (and how they were built and fed),
+that the exit code follows the findings only, that skips take one line per file, and that no file
+that must never be imported was imported (no ``SENTINEL_*`` file appeared).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPOS = Path(__file__).parent / "repos"
+
+
+def _lint(tmp_path: Path, repo: str, *args: str) -> tuple[int, dict[str, Any], Path]:
+    root = tmp_path / repo
+    shutil.copytree(REPOS / repo, root)
+    env = {**os.environ, "MODELCHECK_NO_CACHE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelcheck", "lint", ".", "--format", "json", *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.stdout.strip(), proc.stderr
+    return proc.returncode, json.loads(proc.stdout), root
+
+
+def _analysed(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["model"]: m for m in report["models"] if m["status"] == "ok"}
+
+
+def _no_sentinel(root: Path) -> None:
+    assert sorted(p.name for p in root.rglob("SENTINEL_*")) == []
+
+
+def _skip_lines_per_file(report: dict[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for m in report["messages"]:
+        if m["message"].startswith(("not linted", "skipped")):
+            out[m["file"]] = out.get(m["file"], 0) + 1
+    return out
+
+
+def _assert_exit_by_findings(code: int, report: dict[str, Any]) -> None:
+    assert report["summary"]["tool_errors"] == 0, report
+    errors = report["summary"]["errors"]
+    assert code == (1 if errors else 0)
+
+
+def test_config_dataclasses_default_configs_and_block_sizes(tmp_path: Path) -> None:
+    code, report, root = _lint(tmp_path, "gpt_config")
+    _assert_exit_by_findings(code, report)
+    ok = _analysed(report)
+    # the top-level models only: blocks, attention, MLPs and norms built by them are not models
+    assert set(ok) == {"GPT", "Transformer", "MiniGPT"}
+    # a token model is fed ids no longer than its block size / max_seq_len, within its vocabulary
+    assert "int64 (" in ok["GPT"]["input_source"] and ", 8)" in ok["GPT"]["input_source"]
+    assert ", 12)" in ok["Transformer"]["input_source"]
+    assert ", 6)" in ok["MiniGPT"]["input_source"]
+    assert all(ok[m]["metrics"]["forward_gain"] is not None for m in ok)
+    assert all(c == 1 for c in _skip_lines_per_file(report).values())
+    _no_sentinel(root)
+
+
+def test_registered_kwargs_factories_smallest_variant_without_importing_twice(tmp_path: Path) -> None:
+    code, report, root = _lint(tmp_path, "factories")
+    _assert_exit_by_findings(code, report)
+    ok = _analysed(report)
+    assert set(ok) == {"convnext_atto"}  # the smallest factory of ConvNeXt; no helper function was called
+    # a network with a patch-embedding stem and 32x downsampling is fed ImageNet-size images
+    assert "(4, 3, 224, 224)" in ok["convnext_atto"]["input_source"]
+    _no_sentinel(root)
+
+
+def test_all_variants_lints_every_factory(tmp_path: Path) -> None:
+    code, report, _ = _lint(tmp_path, "factories", "--all-variants")
+    _assert_exit_by_findings(code, report)
+    assert set(_analysed(report)) == {"convnext_atto", "convnext_small"}
+
+
+def test_module_named_like_its_package(tmp_path: Path) -> None:
+    code, report, root = _lint(tmp_path, "pkg_same_name")
+    _assert_exit_by_findings(code, report)
+    assert set(_analysed(report)) == {"PkgNet"}  # Stem is built by PkgNet: a block, not a model
+    _no_sentinel(root)
+
+
+def test_namespace_packages_import(tmp_path: Path) -> None:
+    code, report, root = _lint(tmp_path, "namespace")
+    _assert_exit_by_findings(code, report)
+    assert set(_analysed(report)) == {"Classifier"}
+    _no_sentinel(root)
+
+
+def test_scripts_setup_and_conftest_are_never_imported(tmp_path: Path) -> None:
+    code, report, root = _lint(tmp_path, "scripts")
+    _assert_exit_by_findings(code, report)
+    assert set(_analysed(report)) == {"TinyMLP"}
+    _no_sentinel(root)
+    lines = {m["file"]: m["message"] for m in report["messages"]}
+    assert lines["train.py"].startswith("not imported: top-level code at line ")
+    assert "setup.py" not in {m["file"] for m in report["models"]}
+    assert "conftest.py" not in {m["file"] for m in report["models"]}
+    assert "data.py" not in lines  # a Dataset does not make a model file
+
+
+def test_import_scripts_opts_in(tmp_path: Path) -> None:
+    code, report, root = _lint(tmp_path, "scripts", "--import-scripts")
+    assert "Probe" in _analysed(report)
+    assert (root / "SENTINEL_train").exists()  # the user asked for it
+    assert not (root / "SENTINEL_setup").exists()  # setup.py never
+
+
+def test_forward_with_timestep_and_label_inputs(tmp_path: Path) -> None:
+    code, report, root = _lint(tmp_path, "diffusion")
+    _assert_exit_by_findings(code, report)
+    ok = _analysed(report)
+    # DiT and its factories are variants of one class: the smallest is linted
+    assert len(ok) == 1 and set(ok) <= {"DiT", "DiT_S"}
+    (only,) = ok.values()
+    source = only["input_source"]
+    assert "(4, 4, 8, 8)" in source and "(4,)" in source and "int64 (4,)" in source
+    _no_sentinel(root)
+
+
+def test_a_default_config_too_big_for_memory_is_linted_on_meta(tmp_path: Path) -> None:
+    code, report, root = _lint(tmp_path, "too_big")
+    _assert_exit_by_findings(code, report)
+    ok = _analysed(report)
+    assert set(ok) == {"BigLM"}
+    assert ok["BigLM"]["num_parameters"] > 10**10
+    assert any("meta" in n and "memory" in n for n in ok["BigLM"]["notes"])
+
+
+def test_a_run_that_finds_models_but_analyses_none_fails(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n\nclass Needs(nn.Module):\n"
+        "    def __init__(self, width: int) -> None:\n        super().__init__()\n"
+        "        self.fc = nn.Linear(width, width)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelcheck", "lint", "net.py", "--no-cache"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 5, proc.stdout  # as pytest's "no tests collected"
+    assert "no model analysed" in proc.stdout
