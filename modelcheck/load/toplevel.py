@@ -101,14 +101,16 @@ def _called_name(func: ast.expr) -> str | None:
 
 
 def calls_by_definition(tree: ast.Module) -> Mapping[str, frozenset[str]]:
-    """Top-level class/function name -> the plain names it calls (``Block(...)``, ``self.make(...)`` no)."""
+    """Top-level class/function name -> the plain names its body uses (``Block(config)``,
+    ``ResNet(BasicBlock, [2, 2])``, ``block_cls=Block``); annotations and decorators aside."""
     out: dict[str, frozenset[str]] = {}
     for stmt in tree.body:
         if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             names = set()
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                    names.add(node.func.id)
+            for part in stmt.body:
+                for node in ast.walk(part):
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                        names.add(node.id)
             out[stmt.name] = frozenset(names - {stmt.name})
     return out
 
