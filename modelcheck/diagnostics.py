@@ -143,6 +143,8 @@ class FileMessage:
     file: str
     severity: Severity
     message: str
+    skipped: tuple[str, ...] = ()  # the model classes this line says were not linted
+    skip: bool = False  # a skip line (classes not linted, file not imported): no annotation, counted apart
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,24 @@ class RunReport:
 
     def count(self, severity: Severity) -> int:
         return sum(m.count(severity) for m in self.models)
+
+    @property
+    def analysed(self) -> int:
+        return sum(1 for m in self.models if m.status == "ok")
+
+    @property
+    def failed(self) -> int:
+        """Models (not whole files) that could not be analysed."""
+        return sum(1 for m in self.models if m.status != "ok" and m.model != "<file>")
+
+    @property
+    def skipped_files(self) -> int:
+        return len({m.file for m in self.messages if m.skip})
+
+    @property
+    def none_analysed(self) -> bool:
+        """Model classes were found (and skipped) but no model was analysed: not a pass."""
+        return self.analysed == 0 and self.skipped_files > 0
 
     @property
     def tool_errors(self) -> int:

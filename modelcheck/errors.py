@@ -8,6 +8,7 @@ message (and an exit code 2) by the CLI; anything else is a bug in modelcheck.
     │   ├── MissingPathError        the path does not exist                          (code "missing-path")
     │   ├── SyntaxFileError         the file does not parse                          (code "syntax-error")
     │   ├── ImportFileError         importing the file raised                        (code "import-error")
+    │   │   └── MissingPackageError third-party packages the file imports are missing (code "import-error")
     │   └── WorkerError             the file's worker died, hung or was ended        (code "worker")
     └── ModelError                  one model of a file cannot be analysed
         ├── ConstructorError        the constructor needs arguments or raised        (code "constructor")
@@ -66,6 +67,14 @@ class WorkerError(FileError):
     """The worker process linting the file crashed, timed out, or was ended by the file's code."""
 
     code = "worker"
+
+
+class MissingPackageError(ImportFileError):
+    """Its message starts with ``missing packages: a, b``: a folder run groups these into one line."""
+
+    def __init__(self, message: str, *, hint: str | None = None, packages: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.packages = packages
 
 
 class ModelError(ModelcheckError):

@@ -46,13 +46,16 @@ def only(*models: ModelReport) -> RunReport:
 def test_plain_output_has_no_escape_codes_and_fits_the_width() -> None:
     out = render(rc.FULL)
     assert "\x1b[" not in out
-    assert max(len(line) for line in out.splitlines()) <= 100
+    # file-level lines and the summary are not wrapped off a terminal (hints stay copy-pasteable)
+    messages = {f"{m.file}: {m.severity.value}: {m.message}" for m in rc.FULL.messages}
+    assert messages <= set(out.splitlines())
+    assert max(len(line) for line in out.splitlines() if line not in messages and line != out.splitlines()[-1]) <= 100
 
 
 def test_colour_only_repeats_the_words() -> None:
     coloured = render(rc.FULL, colour=True)
     assert "\x1b[" in coloured
-    assert ANSI.sub("", coloured) == render(rc.FULL)
+    assert ANSI.sub("", coloured).split() == render(rc.FULL).split()  # the same words, wrapped or not
 
 
 def test_deterministic() -> None:

@@ -63,6 +63,8 @@ def lint(
     model_kwargs: Annotated[Optional[list[str]], typer.Option("--model-kwargs", help="Constructor arguments as JSON: 'Net={\"dim\": 64}' (repeatable; without NAME= for every model).", rich_help_panel=MODELS)] = None,
     input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="Shape of one example input, e.g. 8,3,32,32 or int64:8,32 (dtype: first; repeat for several inputs).", rich_help_panel=MODELS)] = None,
     meta: Annotated[Optional[bool], typer.Option("--meta/--no-meta", help="Build models on the meta device (no memory for weights).", show_default=False, rich_help_panel=MODELS)] = None,
+    all_variants: Annotated[bool, typer.Option("--all-variants", help="Lint every factory of a model class, not only the smallest.", rich_help_panel=MODELS)] = False,
+    import_scripts: Annotated[bool, typer.Option("--import-scripts", help="Import files whose top level runs code (training scripts); never setup.py or conftest.py.", rich_help_panel=MODELS)] = False,
     tracer: Annotated[Optional[Tracer], typer.Option("--tracer", help="Tracer to try first (default: fx, then export, then hooks).", show_default=False, rich_help_panel=MODELS)] = None,
     bounds: Annotated[Optional[Bounds], typer.Option("--bounds", help="Lipschitz bounds: fast (default), or tight (FFT bounds for every conv on its input size; slower).", show_default=False, rich_help_panel=MODELS)] = None,
     probe: Annotated[bool, typer.Option("--probe", help="Confirm findings with a short training run on synthetic data.", rich_help_panel=PROBE)] = False,
@@ -109,6 +111,8 @@ def lint(
             cache=not no_cache,
             debug=debug,
             verbose=verbose,
+            import_scripts=import_scripts,
+            all_variants=all_variants,
         )
         settings = resolve_settings(paths, cli)
         fmt = settings.format

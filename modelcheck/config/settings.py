@@ -21,6 +21,10 @@ from the first path linted); configurations are never merged; ``--config PATH`` 
     kwargs = { dim = 64, depth = 2 }
     input-shapes = ["int64:8,32"]    # one per positional input, "[dtype:]d0,d1,..."
 
+    [tool.modelcheck.models.GPT]       # values that build objects in the model file's namespace
+    kwargs = { config = { call = "GPTConfig", kwargs = { n_layer = 4 } } }
+    # or: build = "GPT(GPTConfig(n_layer=4))"   (a Python expression that builds the model)
+
     [tool.modelcheck.options.MC301]  # per-rule options, by code or name
     threshold = 1e-4
 
@@ -104,9 +108,15 @@ class Settings:
     debug: bool = False
     verbose: bool = False
     timeout: float | None = None  # seconds per model; None: 120, grown with the model's size
+    import_scripts: bool = False  # import files whose top level runs code
+    all_variants: bool = False  # lint every factory of a class, not only the smallest
 
     def kwargs_for(self, model: str) -> dict[str, Any]:
         return {**_kw(self.models.get(ALL_MODELS)), **_kw(self.models.get(model))}
+
+    def build_for(self, model: str) -> str | None:
+        cfg = self.models.get(model)
+        return cfg.build if cfg else None
 
     def input_shapes_for(self, model: str) -> tuple[InputSpec, ...]:
         if self.input_shapes:
@@ -207,6 +217,8 @@ class CliOptions:
     debug: bool = False
     verbose: bool = False
     timeout: float | None = None
+    import_scripts: bool = False
+    all_variants: bool = False
 
 
 def resolve_settings(paths: Sequence[str], cli: CliOptions = CliOptions()) -> Settings:
@@ -257,5 +269,7 @@ def resolve_settings(paths: Sequence[str], cli: CliOptions = CliOptions()) -> Se
         cache=cli.cache and not cache_off,
         debug=cli.debug,
         verbose=cli.verbose,
+        import_scripts=cli.import_scripts,
+        all_variants=cli.all_variants,
         **values,
     )

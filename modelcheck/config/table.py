@@ -33,7 +33,7 @@ TOP_KEYS = (
     "exclude", "meta", "tracer", "bounds", "models", "options", "timeout",
 )  # fmt: skip
 MAX_INPUT_ELEMENTS = 1 << 31  # one example input larger than this (8 GiB of float32) is a typo
-MODEL_KEYS = ("kwargs", "input-shapes")
+MODEL_KEYS = ("kwargs", "input-shapes", "build")
 ALL_MODELS = "*"  # key of kwargs given on the command line without a model name
 
 
@@ -53,6 +53,7 @@ class InputSpec:
 class ModelConfig:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     input_shapes: tuple[InputSpec, ...] = ()
+    build: str | None = None  # a Python expression that builds the model, in the file's namespace
 
 
 def parse_table(table: Mapping[str, Any], where: str = "[tool.modelcheck]") -> dict[str, Any]:
@@ -108,7 +109,12 @@ def _model(cfg: Any, where: str) -> ModelConfig:
         )
     except UsageError as exc:  # the same words as on the command line, but a config error
         raise ConfigError(exc.message, hint=exc.hint) from None
-    return ModelConfig(kwargs=kwargs, input_shapes=specs)
+    build = cfg.get("build")
+    if build is not None and (not isinstance(build, str) or not build.strip()):
+        raise ConfigError(f"{where} build must be a Python expression in a string, like \"GPT(GPTConfig())\"")
+    if build is not None and "kwargs" in cfg:
+        raise ConfigError(f"{where} has both build and kwargs", hint="build is the whole call: put the arguments in it")
+    return ModelConfig(kwargs=kwargs, input_shapes=specs, build=build)
 
 
 def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:

@@ -50,6 +50,7 @@ def lint_module_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileRe
     # Imports torch: only now, with a file to import, is it needed (a cached run never gets here).
     from modelcheck.engine.model import lint_model
     from modelcheck.load import build as loading
+    from modelcheck.load.choose import choose_models, skip_messages
 
     enabled = rules_for(job.src, settings, rules)
     severities = rules.severities(settings.severity)
@@ -58,34 +59,19 @@ def lint_module_file(job: FileJob, settings: Settings, rules: RuleSet) -> FileRe
     messages: list[FileMessage] = []
     state = TorchState.take()  # what the file's top level may change: grad mode, dtype, device, ...
     try:
-        with _frozen_heap(), loading.imported(job.src) as module:
+        with _frozen_heap(), loading.imported(job.src, job.scan.absolute_heads, job.scan.required_heads) as module:
             gc.freeze()  # the file's imports (transformers: ~300k objects) outlive its models
-            cands, missing = loading.candidates(module, job.scan, job.names)
-            for name in missing:
+            chosen = choose_models(module, job, settings)
+            for name in chosen.missing_names:
                 reports.append(_model_error(display, name, f"{name} is not a class or function of this file", settings))
-            if not cands and not missing:
+            messages += skip_messages(display, module, chosen, verbose=settings.verbose)
+            if not chosen.models and not chosen.missing_names and not chosen.skipped and job.src.explicit:
                 messages.append(FileMessage(display, Severity.INFO, NO_MODELS))
             suppressor = Suppressor(job.src.path)
-            for cand in cands:
-                needed = cand.required_args(settings.kwargs_for(cand.name))
-                if needed and not job.names:  # SPEC §1: skipped with a line on how to configure it
-                    what = "constructor" if cand.kind == "class" else "factory"
-                    messages.append(
-                        FileMessage(
-                            display,
-                            Severity.INFO,
-                            f"skipped {cand.name}: its {what} needs arguments ({', '.join(needed)}); "
-                            + loading.configure_hint(cand.name, needed),
-                        )
-                    )
-                    continue
-                from modelcheck.engine.model import (
-                    lint_model,  # imports torch: only now is it needed
-                )
-
-                progress.report("model", name=cand.name)
+            for choice in chosen.models:
+                progress.report("model", name=choice.name)
                 state.restore()  # each model starts from torch's defaults, whatever the file set
-                reports.append(lint_model(cand, module, job, settings, enabled, severities, suppressor))
+                reports.append(lint_model(choice, module, job, settings, enabled, severities, suppressor))
             sandbox.capture_modules()  # the cache key: what the file imported, before the import unloads it
     except FileError as exc:
         return file_error(display, exc, settings)

@@ -40,7 +40,9 @@ from modelcheck.frames import where_raised
 from modelcheck.ir import Graph, Op, SourceLoc
 from modelcheck.load import build as loading
 from modelcheck.load import inputs as example
+from modelcheck.load.choose import Choice, memory_budget
 from modelcheck.load.discovery import package_root
+from modelcheck.load.signature import declared_sizes
 from modelcheck.load.sites import record_sites
 from modelcheck.passes import PassContext
 from modelcheck.passes.lipschitz.compose import norm_rows_observation
@@ -51,7 +53,7 @@ from modelcheck.trace.tracers import trace_model
 
 
 def lint_model(
-    cand: loading.Candidate,
+    cand: Choice,
     module: ModuleType,
     job: FileJob,
     settings: Settings,
@@ -80,7 +82,7 @@ def _hostile(exc: BaseException, job: FileJob) -> HostileError:
 
 
 def _lint_model(
-    cand: loading.Candidate,
+    cand: Choice,
     module: ModuleType,
     job: FileJob,
     settings: Settings,
@@ -90,9 +92,24 @@ def _lint_model(
 ) -> ModelReport:
     folder = job.src.path.parent
     roots = tuple(dict.fromkeys((folder, package_root(folder)[0], settings.root.resolve())))
+    specs = settings.input_shapes_for(cand.name)
+    built_class = cand.obj if cand.kind == "class" else getattr(module, cand.builds or "", None)
+    if not specs and not hasattr(module, "example_inputs"):
+        example.check_signature(built_class)  # before a full-size build: can its forward be fed?
+    meta = settings.meta
+    pre_notes = [f"built with {n}" for n in cand.arguments.notes]
+    budget = memory_budget()
+    if not meta and cand.meta_bytes is not None and cand.meta_bytes > budget:
+        meta = True
+        pre_notes.append(
+            f"built on the meta device: its {cand.meta_parameters:,} parameters ({cand.meta_bytes / 2**30:.1f} GiB) "
+            f"exceed the memory budget ({budget / 2**30:.1f} GiB, half the available memory)"
+        )
     model, sites, meta, notes, init_records = loading.build(
-        cand, settings.kwargs_for(cand.name), meta=settings.meta, sites=lambda: _record_sites(roots), roots=roots
+        loading.Candidate(cand.name, cand.kind, cand.obj, cand.line), cand.arguments.kwargs,
+        meta=meta, sites=lambda: _record_sites(roots), roots=roots,
     )
+    notes[:0] = pre_notes
     if cand.line is not None:  # modelcheck built the root itself: its best line is the definition
         sites = {**sites, id(model): SourceLoc(str(job.src.path), cand.line)}
     model.train()
@@ -108,14 +125,16 @@ def _lint_model(
     rows = None if meta else norm_rows_observation(model)  # the lipschitz pass's, taken while checking inputs
     measurement = None if meta else capture.Measurement()  # what that forward sees, if it runs
     found = example.resolve(
-        model, module, cand.name, settings.input_shapes_for(cand.name), meta=meta, roots=roots, observe=rows,
-        measure=measurement,
+        model, module, cand.name, specs, meta=meta, roots=roots, observe=rows,
+        measure=measurement, sizes=declared_sizes(model, cand.arguments.kwargs.values()),
     )
     if found.note:
         notes.append(found.note)
     if found.unchecked_hint is not None and not meta:
         # A tracer may accept inputs the forward cannot take (int ids into a float layer): run them once.
         example.forward(model, found.tensors, found.source, found.unchecked_hint, roots)
+    if found.tensors and any(isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dim() >= 2 for t in found.tensors):
+        notes.append("forward gain measured against the RMS of the first embedding's output (token ids are not a signal)")
 
     torch.manual_seed(0)
     try:

@@ -15,7 +15,7 @@ import time
 from typing import Sequence
 
 from modelcheck.config.settings import Settings
-from modelcheck.diagnostics import FileMessage, RuleMeta, RunReport, Severity
+from modelcheck.diagnostics import FileMessage, ModelReport, RuleMeta, RunReport, Severity
 from modelcheck.engine.jobs import isolation_available, plan_warm_up, rule_catalog, run_jobs
 from modelcheck.engine.records import (
     LAST_RUN,
@@ -25,7 +25,8 @@ from modelcheck.engine.records import (
     file_error,
 )
 from modelcheck.errors import FileError, MissingPathError, SyntaxFileError
-from modelcheck.load.discovery import SourceFile, collect_files, scan_file
+from modelcheck.load.discovery import FileScan, SourceFile, collect_files, scan_file
+from modelcheck.load.toplevel import NEVER_IMPORTED
 from modelcheck.registry import RuleSet
 
 
@@ -72,8 +73,32 @@ def lint_paths(paths: Sequence[str], settings: Settings, *, rules: RuleSet | Non
             messages.append(FileMessage(where, Severity.ERROR, f"--model {name}: no class or function named {name!r} in {where}"))
     models = [m for s in slots if not isinstance(s, FileJob) for m in s[0]]
     messages = [m for s in slots if not isinstance(s, FileJob) for m in s[1]] + messages
+    models, grouped = group_missing_packages(models)
+    messages += grouped
     LAST_RUN.files, LAST_RUN.seconds = len(files), time.perf_counter() - t0
     return RunReport(tuple(models), tuple(messages), metadata)
+
+
+MISSING_PACKAGES = "missing packages: "  # how MissingPackageError's message starts
+
+
+def group_missing_packages(models: list[ModelReport]) -> tuple[list[ModelReport], list[FileMessage]]:
+    """Files that failed to import for missing third-party packages: one grouped error line
+    ("missing packages: a, b (needed by 3 files: ...)") instead of one per file, when several."""
+    failed = [m for m in models if m.error is not None and m.error.message.startswith(MISSING_PACKAGES)]
+    if len(failed) < 2:
+        return models, []
+    packages: set[str] = set()
+    for m in failed:
+        assert m.error is not None
+        listed = m.error.message.removeprefix(MISSING_PACKAGES).split(" (", 1)[0]
+        packages.update(p.strip() for p in listed.split(","))
+    files = ", ".join(m.file for m in failed[:3]) + (", ..." if len(failed) > 3 else "")
+    line = FileMessage(
+        ".", Severity.ERROR,
+        f"missing packages: {', '.join(sorted(packages))} (needed by {len(failed)} files: {files}); install them",
+    )  # fmt: skip
+    return [m for m in models if m not in failed], [line]
 
 
 def _prepare(src: SourceFile, settings: Settings) -> FileJob | FileResult | None:
@@ -91,9 +116,30 @@ def _prepare(src: SourceFile, settings: Settings) -> FileJob | FileResult | None
         names = tuple(n for n in settings.model_names if n in defined)
         return FileJob(src, scan, names) if names else None
     if scan.may_define_models:
-        return FileJob(src, scan)
+        return not_imported(src, scan, settings) or FileJob(src, scan)
     if settings.verbose and src.explicit:
         return (), (FileMessage(src.display, Severity.INFO, NO_MODELS),)
+    return None
+
+
+def not_imported(src: SourceFile, scan: FileScan, settings: Settings) -> FileResult | None:
+    """A file that must not be imported (decided on the AST): packaging and test configuration
+    never, a script with top-level code unless ``--import-scripts``. One info line, or none for
+    ``setup.py``/``conftest.py`` found in a folder."""
+    if src.path.name in NEVER_IMPORTED:
+        if not src.explicit:
+            return (), ()
+        return (), (FileMessage(src.display, Severity.INFO, f"not imported: {src.path.name} is never imported", skip=True),)
+    if scan.script_line is not None and not settings.import_scripts:
+        return (), (
+            FileMessage(
+                src.display,
+                Severity.INFO,
+                f"not imported: top-level code at line {scan.script_line} (--import-scripts imports it)",
+                skipped=scan.classes,
+                skip=True,
+            ),
+        )
     return None
 
 

@@ -22,9 +22,10 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch import nn
 
-from modelcheck.errors import ConstructorError, ImportFileError, WeightsError
+from modelcheck.errors import ConstructorError, ImportFileError, MissingPackageError, WeightsError
 from modelcheck.frames import where_raised
 from modelcheck.load.discovery import FileScan, SourceFile, package_root
+from modelcheck.load.modname import plan
 
 _counter = iter(range(1, 1 << 62))
 
@@ -72,42 +73,79 @@ def one_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def imported(src: SourceFile) -> Iterator[ModuleType]:
-    """Import ``src`` for the time of the ``with`` block (``ImportFileError`` if that raises)."""
+def imported(
+    src: SourceFile, absolute: frozenset[str] = frozenset(), required: frozenset[str] = frozenset()
+) -> Iterator[ModuleType]:
+    """Import ``src`` for the time of the ``with`` block (``ImportFileError`` if that raises).
+
+    Under its real dotted name where that is safe (:mod:`modelcheck.load.modname`), with the package
+    root, the project root and its folder on ``sys.path``; else under a private name with its real
+    ``__package__``. ``absolute``: the top-level packages the file imports (see ``plan``);
+    ``required``: those it imports unguarded, all checked when one turns out missing."""
+    how = plan(src.path, absolute)
     folder = src.path.parent
-    top, package = package_root(folder)
-    name = f"modelcheck_user_{next(_counter)}_{src.path.stem if src.path.stem.isidentifier() else 'file'}"
-    roots = (folder.resolve(), top.resolve())
-    added = [p for p in dict.fromkeys((str(folder), str(top))) if p not in sys.path]
+    roots = tuple(dict.fromkeys(p.resolve() for p in (folder, *how.path)))
+    added = list(dict.fromkeys(str(p) for p in how.path))  # in front even if present further down
     before = set(sys.modules)
-    local: list[str] = [name]
     sys.path[:0] = added
+    local: list[str] = []
     try:
-        spec = importlib.util.spec_from_file_location(name, src.path)
-        if spec is None or spec.loader is None:
-            raise ImportFileError("the file cannot be imported as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        if package:
-            module.__package__ = package
-        sys.modules[name] = module  # dataclasses, pickling and typing look themselves up here
         try:
-            spec.loader.exec_module(module)
+            module = _load(src, how.name)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt, ...: the file's, contained
-            raise _import_error(src, exc, roots) from exc
+            raise _import_error(src, exc, roots, required) from exc
         finally:
             local += _local_modules(set(sys.modules) - before, roots)
+        if module.__name__ not in before:
+            local.append(module.__name__)
         yield module
     finally:
         for p in added:
             with contextlib.suppress(ValueError):
-                sys.path.remove(p)
+                sys.path.remove(p)  # the first occurrence: ours, in front
         for n in local:  # the next file or run must see fresh sibling modules
             sys.modules.pop(n, None)
 
 
-def _import_error(src: SourceFile, exc: BaseException, roots: tuple[Path, ...]) -> ImportFileError:
+def _load(src: SourceFile, name: str | None) -> ModuleType:
+    """Import by the real name (the package's own ``__init__`` that imports the file gives the same
+    module object), else execute under a private name."""
+    if name is not None:
+        module = importlib.import_module(name)
+        file = getattr(module, "__file__", None)
+        if file is not None and Path(file).resolve() == src.path.resolve():
+            return module
+    folder = src.path.parent
+    top, package = package_root(folder)
+    private = f"modelcheck_user_{next(_counter)}_{src.path.stem if src.path.stem.isidentifier() else 'file'}"
+    spec = importlib.util.spec_from_file_location(private, src.path)
+    if spec is None or spec.loader is None:
+        raise ImportFileError("the file cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    if package:
+        module.__package__ = package
+    sys.modules[private] = module  # dataclasses, pickling and typing look themselves up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(private, None)
+        raise
+    return module
+
+
+def _import_error(
+    src: SourceFile, exc: BaseException, roots: tuple[Path, ...], required: frozenset[str] = frozenset()
+) -> ImportFileError:
     where = where_raised(exc.__traceback__, roots)
     at = f" at {where}" if where else ""
+    if isinstance(exc, ModuleNotFoundError) and exc.name and not _is_local(exc.name, roots):
+        # every missing package of the file, not only the first one the import met
+        missing = sorted({exc.name.partition(".")[0]} | {h for h in required if _absent(h)})
+        return MissingPackageError(
+            f"missing packages: {', '.join(missing)} (importing the file failed{at}: {one_line(exc)})",
+            hint=f"install {', '.join(missing)} or fix the import",
+            packages=tuple(missing),
+        )
     if isinstance(exc, ImportError):
         what = exc.name or "a module"
         hint = f"install {what} or fix the import" if isinstance(exc, ModuleNotFoundError) else "fix the import"
@@ -128,11 +166,25 @@ def _import_error(src: SourceFile, exc: BaseException, roots: tuple[Path, ...]) 
     )
 
 
+def _absent(head: str) -> bool:
+    try:
+        return head not in sys.modules and importlib.util.find_spec(head) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def _is_local(name: str, roots: tuple[Path, ...]) -> bool:
+    """A module of the user's own folders (a typo in a sibling import is not a package to install)."""
+    head = name.partition(".")[0]
+    return any((r / head).is_dir() or (r / f"{head}.py").is_file() for r in roots)
+
+
 def _local_modules(names: set[str], roots: tuple[Path, ...]) -> list[str]:
     """The modules among ``names`` loaded from the user's folders (siblings, the user's package)."""
     out = []
     for n in names:
-        file = getattr(sys.modules.get(n), "__file__", None)
+        mod = sys.modules.get(n)
+        file = getattr(mod, "__file__", None) or next(iter(getattr(mod, "__path__", None) or []), None)
         if not file or "site-packages" in file or "dist-packages" in file:
             continue  # an installed library, even one living in a venv inside the user's folder
         if n.partition(".")[0] not in ("modelcheck", "modelcheck_rules") and any(
@@ -186,14 +238,32 @@ def _returns_module(fn: Callable[..., Any]) -> bool:
     return isinstance(ann, type) and issubclass(ann, nn.Module)
 
 
-def configure_hint(name: str, needed: list[str]) -> str:
-    """How to give a constructor its arguments, in both the config file and the command line."""
-    toml = ", ".join(f"{a} = ..." for a in needed)
-    js = ", ".join(f'"{a}": ...' for a in needed)
-    return (
-        f"set [tool.modelcheck.models.{name}] kwargs = {{ {toml} }} in pyproject.toml "
-        f"or pass --model-kwargs '{name}={{{js}}}'"
+def configure_hint(name: str, needed: list[str], obj: Any = None, module: ModuleType | None = None) -> str:
+    """How to give a constructor its arguments. A parameter annotated with a class is built with the
+    ``{ call = ... }`` form (a JSON dict would reach the constructor as a dict); the command line's
+    JSON is offered only when every value is plain."""
+    classes = _annotated_classes(obj, module) if obj is not None else {}
+    toml = ", ".join(
+        f'{a} = {{ call = "{classes[a]}", kwargs = {{ ... }} }}' if a in classes else f"{a} = ..." for a in needed
     )
+    hint = f"set [tool.modelcheck.models.{name}] kwargs = {{ {toml} }} in pyproject.toml"
+    if any(a in classes for a in needed):
+        return hint + f' (or build = "{name}(...)")'
+    js = ", ".join(f'"{a}": ...' for a in needed)
+    return hint + f" or pass --model-kwargs '{name}={{{js}}}'"
+
+
+def _annotated_classes(obj: Any, module: ModuleType | None) -> dict[str, str]:
+    """Parameter -> the name of the (non-builtin) class it is annotated with."""
+    from modelcheck.load.arguments import _hints  # noqa: PLC0415 - only for hints
+
+    if module is None:
+        return {}
+    out = {}
+    for param, ann in _hints(obj, module).items():
+        if isinstance(ann, type) and ann.__module__ not in ("builtins", "typing") and not issubclass(ann, (torch.Tensor, nn.Module)):
+            out[param] = ann.__name__
+    return out
 
 
 def build(

@@ -26,7 +26,9 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from modelcheck.diagnostics import FileMessage, Severity
 from modelcheck.load.arguments import Arguments, evaluate, fill, required
+from modelcheck.load.build import configure_hint
 from modelcheck.load.toplevel import factory_targets
 
 
@@ -56,6 +58,23 @@ class Chosen:
     skipped: tuple[Skipped, ...] = ()
     missing_names: tuple[str, ...] = ()  # --model names the file lacks
     variants_left: tuple[str, ...] = ()  # variants not linted (--all-variants lints them)
+
+
+def memory_budget() -> int:
+    """Bytes of weights a real build may take: half the memory available now (``MemAvailable``)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: never refuse a build
 
 
 def meta_count(obj: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -107,7 +126,7 @@ def choose(
             continue
         expr = build_for(n)
         if expr is not None:
-            choices.append(_counted(Choice(n, "build", lambda e=expr: evaluate(e, module, f"[tool.modelcheck.models.{n}] build"), lines.get(n), builds=n)))
+            choices.append(_counted(Choice(n, "build", _builder(expr, module, n), lines.get(n), builds=n)))
             continue
         args = fill(cls, module, kwargs_for(n))
         if args.missing:
@@ -127,6 +146,54 @@ def choose(
     kept, left = _variants(choices, all_variants)
     kept.sort(key=lambda c: c.line if c.line is not None else 1 << 30)
     return Chosen(tuple(kept), tuple(skipped), (), tuple(left))
+
+
+def choose_models(module: ModuleType, job: Any, settings: Any) -> Chosen:
+    """:func:`choose` with a file job's AST facts and the run's settings."""
+    return choose(
+        module,
+        uses=job.scan.uses,
+        returns=job.scan.returns,
+        lines=job.scan.lines,
+        kwargs_for=settings.kwargs_for,
+        build_for=settings.build_for,
+        names=job.names,
+        all_variants=settings.all_variants,
+    )
+
+
+def skip_messages(display: str, module: ModuleType, chosen: Chosen, *, verbose: bool) -> list[FileMessage]:
+    """One line per file for the top-level classes that were not linted: with how to configure it
+    when there is one (or with ``--verbose``), else the names and what each needs."""
+    if not chosen.skipped:
+        return []
+    if verbose or len(chosen.skipped) == 1:
+        return [
+            FileMessage(
+                display,
+                Severity.INFO,
+                f"skipped {s.name}: its constructor needs arguments ({', '.join(s.missing)}); "
+                + configure_hint(s.name, list(s.missing), getattr(module, s.name, None), module),
+                skipped=(s.name,),
+                skip=True,
+            )
+            for s in chosen.skipped
+        ]
+    parts = ", ".join(f"{s.name} ({', '.join(s.missing)})" for s in chosen.skipped)
+    return [
+        FileMessage(
+            display,
+            Severity.INFO,
+            f"skipped {parts}: constructor arguments needed (--verbose says how to give them)",
+            skipped=tuple(s.name for s in chosen.skipped),
+            skip=True,
+        )
+    ]
+
+
+def _builder(expr: str, module: ModuleType, name: str) -> Callable[[], Any]:
+    """A configured ``build`` expression as a factory with no parameters."""
+    return lambda: evaluate(expr, module, f"[tool.modelcheck.models.{name}] build")
 
 
 def _builds(factories: Mapping[str, frozenset[str]], user: str, cls: str) -> bool:
@@ -171,7 +238,7 @@ def _named(
         obj = getattr(module, n, None)
         expr = build_for(n)
         if expr is not None:
-            found.append(_counted(Choice(n, "build", lambda e=expr: evaluate(e, module, f"[tool.modelcheck.models.{n}] build"), lines.get(n))))
+            found.append(_counted(Choice(n, "build", _builder(expr, module, n), lines.get(n))))
         elif isinstance(obj, type) and issubclass(obj, nn.Module):
             found.append(_counted(Choice(n, "class", obj, lines.get(n), fill(obj, module, kwargs_for(n)))))
         elif isinstance(obj, nn.Module):  # `model = Net()` at module level: lint that instance

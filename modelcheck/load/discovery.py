@@ -17,11 +17,13 @@ from __future__ import annotations
 import ast
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from modelcheck.errors import SyntaxFileError
+from modelcheck.load.toplevel import calls_by_definition, required_imports, returned_names, script_line
 
 # Folders never searched when a folder is given (hidden ones are skipped as well).
 SKIP_DIRS = frozenset(
@@ -58,6 +60,15 @@ class FileScan:
     names: frozenset[str] = frozenset()  # every top-level binding, for --model
     lines: Mapping[str, int] = field(default_factory=dict)  # name -> line of its definition
     imports: tuple[ImportRef, ...] = ()
+    script_line: int | None = None  # the first top-level statement that runs code: a script
+    uses: Mapping[str, frozenset[str]] = field(default_factory=dict)  # definition -> names its body uses
+    returns: Mapping[str, frozenset[str]] = field(default_factory=dict)  # function -> names its return builds
+    required_heads: frozenset[str] = frozenset()  # packages imported unguarded at import time
+
+    @property
+    def absolute_heads(self) -> frozenset[str]:
+        """The top-level packages the file imports absolutely (``import a.b`` gives "a")."""
+        return frozenset(i.module.partition(".")[0] for i in self.imports if i.level == 0 and i.module)
 
     @property
     def may_define_models(self) -> bool:
@@ -207,7 +218,9 @@ class _Scanner:
         maybe = {
             n
             for n, c in classes.items()
-            if n not in module_like and uses_torch and any(_dotted(b) not in (None, "object") for b in c.bases)
+            if n not in module_like
+            and uses_torch
+            and any(_dotted(b) not in (None, "object") and not _never_a_module(b) for b in c.bases)
         }
         factories = [
             n
@@ -224,6 +237,10 @@ class _Scanner:
             names=frozenset(self.names),
             lines=dict(self.lines),
             imports=tuple(self.imports),
+            script_line=script_line(self.tree),
+            uses=calls_by_definition(self.tree),
+            returns=returned_names(self.tree),
+            required_heads=required_imports(self.tree),
         )
 
     def _bindings(self, stmt: ast.stmt) -> None:
@@ -292,6 +309,18 @@ class _Scanner:
             or (len(parts) > 1 and parts[0] in self.torch_aliases)
             or (len(parts) == 1 and dotted in self.torch_names)
         )
+
+
+# Bases that never make a class an nn.Module: a file whose classes only have these is no model file.
+_NOT_MODULE_BASES = re.compile(
+    r"(Dataset|DataLoader|Sampler|Enum|IntEnum|Exception|Error|Warning|Protocol|NamedTuple|TypedDict|ABC|"
+    r"Generic|Command|Callback|Config|Tokenizer|Function|Thread|Process)$"
+)
+
+
+def _never_a_module(base: ast.expr) -> bool:
+    dotted = _dotted(base)
+    return dotted is not None and bool(_NOT_MODULE_BASES.search(dotted.split(".")[-1]))
 
 
 def _dotted(expr: ast.expr) -> str | None:

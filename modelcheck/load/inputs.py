@@ -27,6 +27,7 @@ from modelcheck.config.settings import InputSpec
 from modelcheck.errors import ForwardError, InputError
 from modelcheck.frames import where_raised
 from modelcheck.load.build import one_line
+from modelcheck.load.signature import Sizes, by_role, plan_signature, spatial_size, token_count
 
 BATCH = 4
 TOKENS = 16
@@ -72,9 +73,12 @@ def resolve(
     roots: tuple[Path, ...],
     observe: capture.Observation | None = None,
     measure: capture.Measurement | None = None,
+    sizes: Sizes | None = None,
 ) -> Inputs:
     """Find example inputs for ``model`` and check that the forward pass accepts them (taking
-    ``observe``'s statistics on the way, and ``measure``'s when that forward runs)."""
+    ``observe``'s statistics on the way, and ``measure``'s when that forward runs). Without explicit
+    ones: one input per required parameter of ``forward`` (:mod:`modelcheck.load.signature`), sized
+    by ``sizes``."""
     explicit = _explicit(model, module, specs)
     if explicit is not None:
         tensors, source, hint = explicit
@@ -84,7 +88,9 @@ def resolve(
         forward(model, tensors, source, hint, roots, observe, measure)
         return Inputs(tensors, source)
     failures: list[str] = []
-    for tensors, source in _guesses(model):
+    sizes = sizes if sizes is not None else Sizes()
+    spatial, tokens = spatial_size(model, sizes, SPATIAL), token_count(sizes, TOKENS)
+    for tensors, source in _by_signature(model, sizes, spatial, tokens):
         tensors = _to_device(tensors, meta)
         try:
             forward(model, tensors, source, "", roots, observe, measure)
@@ -153,11 +159,44 @@ def _to_device(tensors: tuple[Any, ...], meta: bool) -> tuple[Any, ...]:
     return tuple(t.to("meta") if isinstance(t, torch.Tensor) else t for t in tensors)
 
 
-def _guesses(model: nn.Module) -> Iterator[tuple[tuple[torch.Tensor, ...], str]]:
+def check_signature(cls: Any) -> None:
+    """Before a full-size build: ``InputError`` when ``cls.forward`` has inputs nothing can feed
+    (no ``example_inputs``, more than one data input)."""
+    if isinstance(cls, type) and issubclass(cls, nn.Module) and not callable(getattr(cls, "example_inputs", None)):
+        plan_signature(cls)
+
+
+def _by_signature(
+    model: nn.Module, sizes: Sizes, spatial: int, tokens: int
+) -> Iterator[tuple[tuple[torch.Tensor, ...], str]]:
+    """One input per required parameter of ``forward``: named roles (timesteps, labels, token ids)
+    by name, the data input from the first layers' guesses."""
+    plan = plan_signature(model) or [("x", "data")]
+    has_embedding = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
+    if len(plan) == 1 or not has_embedding:  # one input (or no ids to draw): the first layers say what it is
+        plan = [(n, "data" if r == "tokens" or len(plan) == 1 else r) for n, r in plan]
+    named = {n: by_role(r, BATCH, tokens, sizes, model) for n, r in plan if r != "data"}
+    data = [n for n, r in plan if r == "data"]
+    guesses = _guesses(model, spatial, tokens) if data else iter([((), "")])
+    for guess, source in guesses:
+        if data and len(guess) != 1 and len(plan) > 1:
+            continue
+        if len(plan) == 1 and data:
+            tensors = guess
+        else:
+            it = iter(guess)
+            tensors = tuple(next(it) if r == "data" else named[n] for n, r in plan)
+        if len(plan) > 1 or not data:
+            roles = ", ".join(f"{n} {describe((t,))}" for (n, _), t in zip(plan, tensors))
+            source = f"from forward's signature: {roles}" + (f" ({source.split(': ')[0]})" if data else "")
+        yield tensors, source
+
+
+def _guesses(model: nn.Module, spatial: int = SPATIAL, tokens: int = TOKENS) -> Iterator[tuple[tuple[torch.Tensor, ...], str]]:
     """Inputs that the first few input-bearing layers (in registration order) would accept."""
     tried: set[str] = set()
     for path, m in model.named_modules():
-        guess = _guess(m)
+        guess = _guess(m, spatial, tokens)
         if guess is None:
             continue
         key = describe(guess)
@@ -175,9 +214,9 @@ def _layer_text(m: nn.Module) -> str:
     return f"{type(m).__name__}({extra[:60] + '...' if len(extra) > 60 else extra})"
 
 
-def _guess(m: nn.Module) -> tuple[torch.Tensor, ...] | None:
+def _guess(m: nn.Module, spatial: int = SPATIAL, tokens: int = TOKENS) -> tuple[torch.Tensor, ...] | None:
     torch.manual_seed(0)
-    B, T, S = BATCH, TOKENS, SPATIAL
+    B, T, S = BATCH, tokens, spatial
     if isinstance(m, nn.Linear) and m.in_features > 0:
         return (torch.randn(B, m.in_features),)
     if isinstance(m, nn.Bilinear):

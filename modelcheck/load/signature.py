@@ -88,16 +88,17 @@ def token_count(sizes: Sizes, default: int) -> int:
     return min(default, sizes.seq_limit) if sizes.seq_limit else default
 
 
-def forward_parameters(model: nn.Module) -> list[inspect.Parameter]:
-    """The required positional parameters of ``model.forward`` (``self`` excluded)."""
+def forward_parameters(model: nn.Module | type) -> list[inspect.Parameter]:
+    """The required positional parameters of ``forward`` of a model or a model class (``self`` excluded)."""
     try:
         sig = inspect.signature(model.forward)
     except (TypeError, ValueError):
         return []
-    return [
+    params = [
         p for p in sig.parameters.values()
         if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
+    return params[1:] if isinstance(model, type) else params
 
 
 def role(p: inspect.Parameter) -> str:
@@ -112,7 +113,7 @@ def role(p: inspect.Parameter) -> str:
     return "data"
 
 
-def plan_signature(model: nn.Module) -> list[tuple[str, str]]:
+def plan_signature(model: nn.Module | type) -> list[tuple[str, str]]:
     """(parameter, role) for each required input, checked on the (meta) model: raises ``InputError``
     naming a parameter that cannot be fed (a second data input nothing says the shape of)."""
     params = forward_parameters(model)

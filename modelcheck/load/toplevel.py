@@ -173,3 +173,22 @@ def factory_targets(
         return memo[fn]
 
     return {fn: targets(fn, frozenset({fn})) for fn in functions}
+
+
+def required_imports(tree: ast.Module) -> frozenset[str]:
+    """Top-level packages the module imports unguarded at import time (not inside ``try``, a
+    function or the ``__main__`` block): each one missing makes the import fail."""
+    heads: set[str] = set()
+
+    def visit(body: Iterable[ast.stmt]) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.Import):
+                heads.update(a.name.partition(".")[0] for a in stmt.names)
+            elif isinstance(stmt, ast.ImportFrom) and stmt.level == 0 and stmt.module:
+                heads.add(stmt.module.partition(".")[0])
+            elif isinstance(stmt, ast.If) and not _is_main_guard(stmt.test):
+                visit(stmt.body)
+                visit(stmt.orelse)
+
+    visit(tree.body)
+    return frozenset(heads - {"__future__"})

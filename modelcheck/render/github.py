@@ -50,6 +50,8 @@ def render_github(report: RunReport, *, root: Path) -> str:
             lines.append(_tool_error(m, root))
         lines.extend(_finding(f, m, root) for f in m.findings)
     for msg in report.messages:
+        if msg.skip:  # what was not linted is the summary's to say, not an annotation on the file
+            continue
         title = "modelcheck" if msg.severity is not Severity.ERROR else "modelcheck error"
         lines.append(
             command(LEVEL[msg.severity], msg.message, file=file_uri(msg.file, root), title=title)

@@ -13,7 +13,9 @@ The SPEC keys are emitted exactly (and never renamed); this reporter adds, witho
 - per finding: ``file``, ``fix``, ``numbers``, and ``related`` (schema 2): the same root cause as
   other rules saw it, one finding per cause (``{rule, name, severity, message, module, file, line,
   numbers}`` each; see README "One finding per root cause");
-- top level: ``messages`` (file-level lines), and ``summary.tool_errors`` / ``summary.suppressed``.
+- top level: ``messages`` (file-level lines; ``skip`` and ``skipped`` on the lines that say what was
+  not linted), and ``summary.tool_errors`` / ``summary.suppressed`` / ``summary.analysed`` (models
+  analysed) / ``summary.failed`` (models that could not be) / ``summary.skipped_files``.
 
 Non-finite numbers (JSON has none): NaN is always ``null``. In ``metrics`` an infinite value is ``null``
 too, as SPEC says (a number or null; null = unknown or unbounded); elsewhere (``numbers``, ``profile``)
@@ -51,7 +53,8 @@ def report_dict(report: RunReport, *, debug: bool = False) -> dict[str, Any]:
         "modelcheck_version": modelcheck.__version__,
         "models": [_model(m, debug=debug) for m in report.models],
         "messages": [
-            {"file": m.file, "severity": m.severity.value, "message": m.message}
+            {"file": m.file, "severity": m.severity.value, "message": m.message,
+             **({"skip": True, "skipped": list(m.skipped)} if m.skip else {})}
             for m in report.messages
         ],
         "summary": summary_dict(report),
@@ -65,6 +68,9 @@ def summary_dict(report: RunReport) -> dict[str, int]:
         "warnings": report.count(Severity.WARNING),
         "infos": report.count(Severity.INFO),
         "tool_errors": report.tool_errors,
+        "analysed": report.analysed,
+        "failed": report.failed,
+        "skipped_files": report.skipped_files,
         "suppressed": sum(m.suppressed for m in report.models),
     }
 

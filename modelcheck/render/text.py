@@ -57,8 +57,8 @@ def render_text(
         for m in models[file]:
             console.print(ModelView(m, verbose=verbose))
             console.print()
-        for msg in messages[file]:
-            console.print(file_message_line(msg))
+        for msg in messages[file]:  # one line each where it is not a terminal: hints stay copy-pasteable
+            console.print(file_message_line(msg), soft_wrap=not console.is_terminal)
         if messages[file]:
             console.print()
     findings = [f for m in report.models for f in m.findings]
@@ -66,7 +66,7 @@ def render_text(
         for line in legend(findings, rules):
             console.print(line)
         console.print()
-    console.print(summary_line(report))
+    console.print(summary_line(report), soft_wrap=not console.is_terminal)
     if findings and not verbose:
         console.print(Text("`modelcheck rule CODE` explains a rule", NOTE_STYLE))
 
@@ -189,6 +189,10 @@ def summary_line(report: RunReport) -> Text:
         out.append(word, severity_style(severity) if n else "bold")
         out.append(", " if i < len(counts) - 1 else "", "bold")
     out.append(f" in {_plural(len(files), 'file')}", "bold")
+    if report.skipped_files:  # analysed, failed and skipped are counted apart
+        out.append(f"; {report.analysed} analysed, {report.failed} failed, {_plural(report.skipped_files, 'file')} skipped")
+    if report.none_analysed:
+        out.append("; model classes were found but none was analysed", TOOL_ERROR_STYLE)
     if report.tool_errors:
         out.append("; ")
         out.append(_plural(report.tool_errors, "tool error"), TOOL_ERROR_STYLE)
