@@ -150,3 +150,45 @@ def test_a_run_that_finds_models_but_analyses_none_fails(tmp_path: Path) -> None
     )
     assert proc.returncode == 5, proc.stdout  # as pytest's "no tests collected"
     assert "none was analysed" in proc.stdout
+
+
+def _in_process(root: Path, **cli: Any) -> Any:
+    from modelcheck.config.settings import CliOptions, resolve_settings
+    from modelcheck.engine.run import lint_paths
+
+    settings = resolve_settings([str(root)], CliOptions(cache=False, **cli))
+    return lint_paths([str(root)], settings)
+
+
+def test_configured_values_build_objects_and_build_expressions(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    shutil.copy(REPOS / "gpt_config" / "model.py", root / "model.py")
+    (root / "pyproject.toml").write_text(
+        "[tool.modelcheck.models.GPT]\n"
+        'kwargs = { config = { call = "GPTConfig", kwargs = { n_layer = 3, n_embd = 16 } } }\n'
+    )
+    (gpt,) = _in_process(root).models
+    assert gpt.status == "ok" and gpt.num_parameters == 96 * 16 + 8 * 16 + 3 * (12 * 16 * 16 + 13 * 16) + 2 * 16 + 16 * 96
+    (root / "pyproject.toml").write_text('[tool.modelcheck.models.GPT]\nbuild = "GPT(GPTConfig(n_layer=1))"\n')
+    (one_layer,) = _in_process(root).models
+    block = 12 * 32 * 32 + 13 * 32  # one layer of the default width 32 instead of the default two
+    assert one_layer.status == "ok" and one_layer.num_parameters == 96 * 32 + 8 * 32 + block + 2 * 32 + 32 * 96
+
+
+def test_skip_lines_configure_objects_with_call_not_json_and_are_no_github_annotations(tmp_path: Path) -> None:
+    from modelcheck.render.github import render_github
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "net.py").write_text(
+        "from dataclasses import dataclass\nfrom torch import nn\n\n\n@dataclass\nclass Cfg:\n    width: int\n\n\n"
+        "class Net(nn.Module):\n    def __init__(self, cfg: Cfg) -> None:\n        super().__init__()\n"
+        "        self.fc = nn.Linear(cfg.width, cfg.width)\n"
+    )
+    report = _in_process(root)
+    (line,) = report.messages
+    assert line.skip and line.skipped == ("Net",)
+    assert 'cfg = { call = "Cfg", kwargs = { ... } }' in line.message and "--model-kwargs" not in line.message
+    assert render_github(report, root=root) == ""
+    assert report.none_analysed  # found a model class, analysed none: exit 5, not a pass
