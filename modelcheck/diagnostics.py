@@ -189,6 +189,10 @@ class RunReport:
 
     @property
     def tool_errors(self) -> int:
-        return sum(1 for m in self.models if m.status != "ok") + sum(
-            1 for m in self.messages if m.severity is Severity.ERROR
+        """Files and models that could not be analysed, error lines, and crashes inside rules (MC000):
+        a crash of the tool is never counted as a finding of the user's model."""
+        return (
+            sum(1 for m in self.models if m.status != "ok")
+            + sum(1 for m in self.messages if m.severity is Severity.ERROR)
+            + sum(1 for m in self.models for f in m.findings if f.rule == "MC000")
         )

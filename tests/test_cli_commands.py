@@ -112,7 +112,8 @@ def test_prints_in_user_code_never_reach_stdout(proj: Path) -> None:
     (proj / "chatty.py").write_text(
         "print('importing chatty')\n" + _model("Chatty").replace("return self.l(x)", "print('forward!')\n        return self.l(x)")
     )
-    result = _run("lint", "--select", "TP", "chatty.py", "--format", "json")
+    # top-level code (the print) makes it a script: imported only with --import-scripts
+    result = _run("lint", "--select", "TP", "chatty.py", "--format", "json", "--import-scripts")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["models"][0]["model"] == "Chatty"
     assert "importing chatty" in result.stderr and "forward!" in result.stderr

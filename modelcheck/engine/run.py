@@ -114,7 +114,7 @@ def _prepare(src: SourceFile, settings: Settings) -> FileJob | FileResult | None
         # definitions (else every script importing Net would lint Net again).
         defined = scan.names if src.explicit else scan.lines.keys()
         names = tuple(n for n in settings.model_names if n in defined)
-        return FileJob(src, scan, names) if names else None
+        return (not_imported(src, scan, settings) or FileJob(src, scan, names)) if names else None
     if scan.may_define_models:
         return not_imported(src, scan, settings) or FileJob(src, scan)
     if settings.verbose and src.explicit:
