@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from modelcheck.diagnostics import FileMessage, Severity
 from modelcheck.load.arguments import Arguments, evaluate, fill, required
@@ -77,10 +78,27 @@ def memory_budget() -> int:
         return 1 << 62  # unknown: never refuse a build
 
 
+class _NoInit(TorchFunctionMode):
+    """In-place fills and random draws are no-ops while counting: on meta they compute nothing, but
+    the first ``normal_`` of a process loads torch's Python reference kernels (~1 s)."""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        name = getattr(func, "__name__", "")
+        if name in _INIT_OPS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+_INIT_OPS = frozenset({
+    "normal_", "uniform_", "zero_", "fill_", "copy_", "trunc_normal_", "exponential_", "bernoulli_",
+    "random_", "clamp_", "mul_", "div_", "add_", "sub_", "erfinv_", "orthogonal_",
+})  # fmt: skip
+
+
 def meta_count(obj: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[int, int] | None:
     """(parameters, bytes) of what ``obj(**kwargs)`` builds, built on the meta device (no memory)."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _NoInit():
             model = obj(**kwargs)
     except Exception:  # constructors that compute on tensors (``.item()``) cannot run on meta
         return None
