@@ -13,11 +13,11 @@ from modelcheck.errors import ConstructorError, ImportFileError, WeightsError
 from modelcheck.load.build import (
     Candidate,
     build,
-    candidates,
     check_weights,
     configure_hint,
     imported,
 )
+from modelcheck.load.choose import Chosen, choose
 from modelcheck.load.discovery import SourceFile, scan_file
 
 
@@ -125,29 +125,31 @@ MODELS = """\
     """
 
 
-def test_candidates_are_models_defined_in_the_file_in_file_order(tmp_path: Path) -> None:
+def _choose(module: object, src: SourceFile, names: tuple[str, ...] = ()) -> Chosen:
+    scan = scan_file(src.path)
+    return choose(module, uses=scan.uses, returns=scan.returns, lines=scan.lines, kwargs_for=lambda n: {}, names=names)  # type: ignore[arg-type]
+
+
+def test_candidates_are_the_top_level_models_defined_in_the_file(tmp_path: Path) -> None:
     src = _write(tmp_path / "model.py", MODELS)
     with imported(src) as module:
-        found, missing = candidates(module, scan_file(src.path))
-    assert [(c.name, c.kind) for c in found] == [
-        ("Second", "class"),
-        ("First", "class"),
-        ("make_seq", "function"),
-        ("make_first", "function"),
-    ]
-    assert missing == []
-    first = found[1]
-    assert first.required_args({}) == ["dim"] and first.required_args({"dim": 8}) == []
+        chosen = _choose(module, src)
+    # Second and First (built by make_first) have no parameters: beside make_seq they are helpers;
+    # First needs arguments but make_first builds it, so it is no skip either
+    assert [(c.name, c.kind) for c in chosen.models] == [("make_seq", "function")]
+    assert chosen.skipped == () and chosen.missing_names == ()
+    assert Candidate("First", "class", module.First).required_args({}) == ["dim"]
 
 
 def test_model_names_pick_exactly_those(tmp_path: Path) -> None:
     src = _write(tmp_path / "model.py", textwrap.dedent(MODELS) + "\nINSTANCE = Second()\n")
-    with imported(src) as module:
-        found, missing = candidates(module, scan_file(src.path), ("make_first", "Linear", "INSTANCE", "Nope"))
+    with imported(src, frozenset(), frozenset()) as module:
+        chosen = _choose(module, src, ("make_first", "Linear", "INSTANCE", "Nope"))
+        found = chosen.models
         # --model may name an imported class, or a module object (linted as it is)
         assert [(c.name, c.kind) for c in found] == [("make_first", "function"), ("Linear", "class"), ("INSTANCE", "instance")]
         assert found[2].obj() is module.INSTANCE
-    assert missing == ["Nope"]
+    assert chosen.missing_names == ("Nope",)
 
 
 def test_build_constructs_seeded_and_reports_constructor_problems(tmp_path: Path) -> None:

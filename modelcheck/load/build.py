@@ -13,7 +13,6 @@ import contextlib
 import importlib.util
 import inspect
 import sys
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -24,7 +23,7 @@ from torch import nn
 
 from modelcheck.errors import ConstructorError, ImportFileError, MissingPackageError, WeightsError
 from modelcheck.frames import where_raised
-from modelcheck.load.discovery import FileScan, SourceFile, package_root
+from modelcheck.load.discovery import SourceFile, package_root
 from modelcheck.load.modname import plan
 
 _counter = iter(range(1, 1 << 62))
@@ -195,47 +194,6 @@ def _local_modules(names: set[str], roots: tuple[Path, ...]) -> list[str]:
 
 
 # --- choosing and building models ---------------------------------------------------------------
-
-
-def candidates(module: ModuleType, scan: FileScan, names: tuple[str, ...] = ()) -> tuple[list[Candidate], list[str]]:
-    """The models of ``module`` (SPEC §1) and the names given with ``--model`` it lacks.
-
-    Without ``names``: every ``nn.Module`` subclass defined in the file and every public factory
-    function defined in it whose return annotation is ``nn.Module`` or a subclass, in file order.
-    """
-    found: list[Candidate] = []
-    missing: list[str] = []
-    if names:
-        for n in names:
-            obj = getattr(module, n, None)
-            if obj is None:
-                missing.append(n)
-            elif isinstance(obj, type) and issubclass(obj, nn.Module):
-                found.append(Candidate(n, "class", obj, scan.lines.get(n)))
-            elif isinstance(obj, nn.Module):  # `model = Net()` at module level: lint that instance
-                found.append(Candidate(n, "instance", lambda obj=obj: obj, scan.lines.get(n)))
-            elif callable(obj):
-                found.append(Candidate(n, "function", obj, scan.lines.get(n)))
-            else:
-                missing.append(n)
-        return found, missing
-    for n, obj in vars(module).items():
-        if getattr(obj, "__module__", None) != module.__name__:
-            continue  # imported into the file, not defined in it
-        if isinstance(obj, type) and issubclass(obj, nn.Module):
-            found.append(Candidate(n, "class", obj, scan.lines.get(n)))
-        elif inspect.isfunction(obj) and not n.startswith("_") and _returns_module(obj):
-            found.append(Candidate(n, "function", obj, scan.lines.get(n)))
-    found.sort(key=lambda c: c.line if c.line is not None else 1 << 30)
-    return found, missing
-
-
-def _returns_module(fn: Callable[..., Any]) -> bool:
-    try:
-        ann = typing.get_type_hints(fn).get("return")
-    except Exception:  # an unresolvable string annotation: not a factory we can vouch for
-        return False
-    return isinstance(ann, type) and issubclass(ann, nn.Module)
 
 
 def configure_hint(name: str, needed: list[str], obj: Any = None, module: ModuleType | None = None) -> str:
