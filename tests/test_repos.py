@@ -88,6 +88,7 @@ def test_module_named_like_its_package(tmp_path: Path) -> None:
     code, report, root = _lint(tmp_path, "pkg_same_name")
     _assert_exit_by_findings(code, report)
     assert set(_analysed(report)) == {"PkgNet"}  # Stem is built by PkgNet: a block, not a model
+    assert _skip_lines_per_file(report) == {}  # layers.py's Stem is imported by pkg.py: no skip line
     _no_sentinel(root)
 
 
@@ -95,6 +96,7 @@ def test_namespace_packages_import(tmp_path: Path) -> None:
     code, report, root = _lint(tmp_path, "namespace")
     _assert_exit_by_findings(code, report)
     assert set(_analysed(report)) == {"Classifier"}
+    assert _skip_lines_per_file(report) == {}  # blocks.py's ResidualMLP is a block of the classifier
     _no_sentinel(root)
 
 

@@ -74,9 +74,29 @@ def lint_paths(paths: Sequence[str], settings: Settings, *, rules: RuleSet | Non
     models = [m for s in slots if not isinstance(s, FileJob) for m in s[0]]
     messages = [m for s in slots if not isinstance(s, FileJob) for m in s[1]] + messages
     models, grouped = group_missing_packages(models)
-    messages += grouped
+    messages = drop_building_blocks(messages, jobs) + grouped
     LAST_RUN.files, LAST_RUN.seconds = len(files), time.perf_counter() - t0
     return RunReport(tuple(models), tuple(messages), metadata)
+
+
+def drop_building_blocks(messages: list[FileMessage], jobs: list[FileJob]) -> list[FileMessage]:
+    """A file's skip line goes when every class it names is imported by name by another file of the
+    run: those are building blocks (``layers.py``'s ``Block``) that the models there build."""
+    imported_by: dict[str, set[str]] = {}
+    for job in jobs:
+        for ref in job.scan.imports:
+            for name in ref.names:
+                imported_by.setdefault(name, set()).add(job.src.display)
+    return [
+        m
+        for m in messages
+        if not (
+            m.skip
+            and m.message.startswith("skipped ")
+            and m.skipped
+            and all(imported_by.get(n, set()) - {m.file} for n in m.skipped)
+        )
+    ]
 
 
 MISSING_PACKAGES = "missing packages: "  # how MissingPackageError's message starts
