@@ -194,3 +194,17 @@ def test_skip_lines_configure_objects_with_call_not_json_and_are_no_github_annot
     assert 'cfg = { call = "Cfg", kwargs = { ... } }' in line.message and "--model-kwargs" not in line.message
     assert render_github(report, root=root) == ""
     assert report.none_analysed  # found a model class, analysed none: exit 5, not a pass
+
+
+def test_missing_packages_are_one_grouped_line_listing_every_missing_import(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    head = "import torch\n"
+    (root / "a.py").write_text(head + "import mc_absent_a\nimport mc_absent_b\ntry:\n    import mc_optional\nexcept ImportError:\n    pass\n\n\nclass A(torch.nn.Module):\n    pass\n")
+    (root / "b.py").write_text(head + "from mc_absent_c.sub import thing\n\n\nclass B(torch.nn.Module):\n    pass\n")
+    report = _in_process(root)
+    assert report.models == ()  # no error report per file ...
+    (line,) = report.messages  # ... but one line, still an error (exit 2)
+    assert line.severity.value == "error" and report.tool_errors == 1
+    assert line.message.startswith("missing packages: mc_absent_a, mc_absent_b, mc_absent_c (needed by 2 files")
+    assert "mc_optional" not in line.message  # guarded by try/except ImportError
