@@ -239,7 +239,8 @@ def test_dynamic_imports_and_opened_files_are_part_of_the_key(tmp_path: Path) ->
         },
     )
     env = _cache_env(tmp_path)
-    params = lambda: _models(_lint(root, "net.py", "-f", "json", env=env))["Net"]["num_parameters"]  # noqa: E731
+    # its top level runs code (sys.path.insert, open): a script unless --import-scripts
+    params = lambda: _models(_lint(root, "net.py", "-f", "json", "--import-scripts", env=env))["Net"]["num_parameters"]  # noqa: E731
     first = params()
     (root / "helpers" / "width.py").write_text("WIDTH = 16\n")
     second = params()
@@ -269,7 +270,7 @@ def test_a_cached_run_imports_no_torch(tmp_path: Path) -> None:
 def test_internal_errors_are_never_cached(tmp_path: Path) -> None:
     root = _project(tmp_path, {"grad_off.py": "import torch\ntorch.set_grad_enabled(False)\n" + SMALL.split("\n", 1)[1]})
     env = _cache_env(tmp_path)
-    run = _lint(root, "grad_off.py", "-f", "json", env=env)
+    run = _lint(root, "grad_off.py", "-f", "json", "--import-scripts", env=env)  # top-level code: opted in
     models = _models(run)
     assert models["Net"]["status"] == "ok" and not [f for f in models["Net"]["findings"] if f["rule"] == "MC000"]
 
