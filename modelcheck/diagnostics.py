@@ -124,7 +124,7 @@ class ModelReport:
     notes: tuple[str, ...] = ()  # skipped analyses, tracer fallbacks, ...
     profile: tuple[LayerStat, ...] = ()
     seconds: float | None = None
-    suppressed: int = 0  # findings silenced by ``# noqa``
+    suppressed: int = 0  # findings silenced by noqa comments
     lipschitz_reason: str | None = None  # why ``metrics.lipschitz_upper_bound`` is None ("softmax attention", ...)
     module_bounds: tuple[ModuleBound, ...] = ()  # each module's own Lipschitz bound, largest first
     measured: Metrics | None = None  # the probe's measured gains, shown beside the predicted ones
