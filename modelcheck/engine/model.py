@@ -130,9 +130,6 @@ def _lint_model(
     )
     if found.note:
         notes.append(found.note)
-    if found.unchecked_hint is not None and not meta:
-        # A tracer may accept inputs the forward cannot take (int ids into a float layer): run them once.
-        example.forward(model, found.tensors, found.source, found.unchecked_hint, roots)
     if found.tensors and any(isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dim() >= 2 for t in found.tensors):
         notes.append("forward gain measured against the RMS of the first embedding's output (token ids are not a signal)")
 
@@ -142,6 +139,10 @@ def _lint_model(
     except TraceError:
         example.diagnose(model, found, roots)  # raises the forward's own error when that is the cause
         raise
+    if found.unchecked_hint is not None and not meta and graph.tracer != "fx":
+        # fx ran the forward for real (its shape propagation); export's fake tensors and the hooks may accept
+        # inputs the forward cannot take (int ids into a float layer): run them once, for real.
+        example.forward(model, found.tensors, found.source, found.unchecked_hint, roots)
     notes[:0] = graph.notes
     place = Place(job.src.path, job.src.display, cand.line)
     ctx = PassContext(
