@@ -299,16 +299,7 @@ class _Scanner:
                 ann = ast.parse(ann.value, mode="eval").body
             except SyntaxError:
                 return False
-        dotted = _dotted(ann)
-        if dotted is None:
-            return False
-        parts = dotted.split(".")
-        return (
-            parts[-1] == "Module"
-            or dotted in classes
-            or (len(parts) > 1 and parts[0] in self.torch_aliases)
-            or (len(parts) == 1 and dotted in self.torch_names)
-        )
+        return self._module_base(ann, classes)  # the same test as a base class: nn.Module or a class of the file
 
 
 # Bases that never make a class an nn.Module: a file whose classes only have these is no model file.

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelcheck.load.discovery import package_root
+
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 
 
@@ -38,16 +40,6 @@ def project_root(start: Path, cwd: Path | None = None) -> Path:
             return folder
     here = (cwd or Path.cwd()).resolve()
     return here if start.is_relative_to(here) else start
-
-
-def package_root(folder: Path) -> tuple[Path, str]:
-    """The folder above the regular package holding ``folder`` and the package's dotted name."""
-    parts: list[str] = []
-    top = folder
-    while (top / "__init__.py").is_file() and top.name.isidentifier():
-        parts.insert(0, top.name)
-        top = top.parent
-    return top, ".".join(parts)
 
 
 def plan(file: Path, imported: frozenset[str] = frozenset(), cwd: Path | None = None) -> ImportPlan:
