@@ -325,14 +325,13 @@ def param_info(graph: Graph, name: str | None) -> ParamInfo | None:
     if stats is not None:
         mean, std, mean_sq = float(stats.mean), float(stats.std), float(stats.mean_sq)
         rms = math.sqrt(max(mean_sq, 0.0))
-        zero = bool(getattr(stats, "is_zero", False))
-        const = bool(getattr(stats, "is_constant", False))
-        numel = int(getattr(stats, "numel", 0) or (t.numel() if t is not None else 0))
-        absmax = float(getattr(stats, "absmax", math.nan))
+        const = bool(stats.is_constant)
+        numel = int(stats.numel or (t.numel() if t is not None else 0))
+        absmax = float(stats.absmax)
         if not math.isfinite(absmax):
             absmax = abs(mean) if const else rms
-        shape = shape or tuple(getattr(stats, "shape", ()) or ())
-        return ParamInfo(mean, std, rms, absmax, zero, numel, shape, const, trainable, mean_sq)
+        return ParamInfo(mean, std, rms, absmax, bool(stats.is_zero), numel, shape or tuple(stats.shape), const,
+                         trainable, mean_sq)
     if t is None or t.is_meta or t.numel() == 0 or not t.is_floating_point():
         return None
     d = t.detach().double()

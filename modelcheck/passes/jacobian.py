@@ -7,8 +7,8 @@ for token ids), with κ(x) = ‖J(x)‖·rms(x)/rms(f(x)). Stored in ``graph.fac
 
 Needs the live model (``ctx.model``) and real inputs; skipped on meta. Runs in eval mode unless
 ``ctx.jacobian.mode == "train"`` (then by double-VJP, buffers restored afterwards).
-Settings: ``jacobian_max_iters`` (30), ``jacobian_tol`` (1e-4), ``jacobian_budget_s`` (2: the whole
-model may use 60%, the modules the rest), ``jacobian_max_modules`` (256).
+Options (``ctx.jacobian``, :class:`~modelcheck.passes.JacobianOptions`): ``max_iters`` (30), ``tol``
+(1e-4), ``budget_s`` (2: the whole model may use 60%, the modules the rest), ``max_modules`` (256).
 """
 
 from __future__ import annotations

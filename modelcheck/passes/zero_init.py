@@ -20,8 +20,8 @@ from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes import PassContext, register
 from modelcheck.passes.facts import INIT_STATS, ZERO_INIT, ParamStats, ZeroInitFact, ZeroInitLayer
 from modelcheck.passes.init_stats import default_record, from_record
+from modelcheck.passes.walks import WEIGHT_OPS
 
-_WEIGHT_OPS = (Op.LINEAR, Op.CONV)
 # Ops a zero passes through unchanged in kind (still zero, or a fixed function of zero).
 _PASS = (Op.RESHAPE, Op.SPLIT, Op.IDENTITY, Op.DROPOUT, Op.POOL, Op.REDUCE, Op.UPSAMPLE, Op.PAD)
 
@@ -33,7 +33,7 @@ def _zero(graph: Graph, name: str | None) -> bool:
 
 def _member(graph: Graph, node: Node) -> str | None:
     """The zero parameter that makes ``node``'s output zero (or a zero gate), if any."""
-    if node.op in _WEIGHT_OPS or node.op is Op.NORM:
+    if node.op in WEIGHT_OPS or node.op is Op.NORM:
         name = node.params.get("weight")
         return name if _zero(graph, name) and graph.parameters.get(name) is not None else None
     if node.op is Op.PARAM:
@@ -89,8 +89,8 @@ def run(graph: Graph, ctx: PassContext) -> None:
         if role is None or (node.op is Op.PARAM and role != "gate") or (node.op is Op.NORM and role != "residual branch"):
             continue
         label = param if node.op is Op.PARAM else node.label  # a LayerScale's owner holds two
-        layers.append(ZeroInitLayer(node.name, label, role, as_if=role == "head" and node.op in _WEIGHT_OPS))
-        if role != "head" or node.op not in _WEIGHT_OPS:
+        layers.append(ZeroInitLayer(node.name, label, role, as_if=role == "head" and node.op in WEIGHT_OPS))
+        if role != "head" or node.op not in WEIGHT_OPS:
             continue
         for slot in ("weight", "bias"):
             name = node.params.get(slot)

@@ -61,10 +61,11 @@ def trace_model(model: nn.Module, inputs: tuple[Any, ...] | None, *, sites: Mapp
             if inputs is None and name != "fx":
                 failures.append((name, "needs example inputs"))
                 continue
-            builder = Builder(model, tracer=name, sites=sites, training=flags)
-            if found and _run_repeated(name, model, inputs, builder, found):
-                won = name, builder
-                break
+            if found:
+                builder = Builder(model, tracer=name, sites=sites, training=flags)
+                if _run_repeated(name, model, inputs, builder, found):
+                    won = name, builder
+                    break
             builder = Builder(model, tracer=name, sites=sites, training=flags)
             try:
                 _run(name, model, inputs, builder)

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.numerics.gaussian import moments
-from modelcheck.passes.facts import SignalState, param_info
+from modelcheck.passes.facts import ZERO_INIT, SignalState, param_info
 from modelcheck.passes.signal.functional import concentrated, glu_backward, glu_forward
 
 State = SignalState | None
@@ -50,7 +50,7 @@ def backward(*ops: Op) -> Callable[[Bwd], Bwd]:
 def param_moments(graph: Graph, name: str | None) -> tuple[float, float, int] | None:
     """(mean of squares, mean, numel) of a parameter, through the one accessor (:func:`param_info`). A
     zero-initialised head counts at its default init (the ``zero_init`` pass: "as if")."""
-    zero = graph.facts.get("zero_init")
+    zero = graph.facts.get(ZERO_INIT)
     stats = zero.as_if.get(name) if zero is not None and name else None
     if stats is not None:
         return float(stats.mean_sq), float(stats.mean), int(stats.numel)

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable
 
 from modelcheck.ir import Graph, Node, Op
-from modelcheck.passes.facts import ParamInfo, fan_in, param_info  # noqa: F401  (re-exported for the passes)
+from modelcheck.passes.facts import param_info
 
 # Ops a value passes through unchanged in kind (shape/layout only, or identity at init).
 PASSTHROUGH = (Op.RESHAPE, Op.DROPOUT, Op.IDENTITY, Op.PAD)

@@ -11,15 +11,13 @@ import math
 from typing import NamedTuple
 
 from modelcheck.ir import Node, Op
-from modelcheck.passes.facts import ResidualJoin, ResidualStack
+from modelcheck.passes.facts import ResidualJoin, ResidualStack, fan_in, param_info
 from modelcheck.passes.structure.graph import (
     PASSTHROUGH,
     Topo,
     back_distances,
     between,
-    fan_in,
     param_gate,
-    param_info,
     scalar_factor,
 )
 
