@@ -10,7 +10,7 @@ from typing import Any
 
 from modelcheck.ir import Op
 from modelcheck.layers import ntuple
-from modelcheck.trace.handlers import Args, Result, _shape, number, on, weight_slot
+from modelcheck.trace.handlers import Args, Result, number, on, value_shape, weight_slot
 from modelcheck.trace.values import ParamRef, is_item
 
 # --- arithmetic -----------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def _linear(name: str, a: Args) -> Result:
         return Op.MATMUL, inputs + [v for v in (w, b) if is_item(v)], {}, {"note": "linear"}
     weight_slot(inputs, params, "weight", w)
     weight_slot(inputs, params, "bias", b)
-    shp = _shape(w) or (None, None)
+    shp = value_shape(w) or (None, None)
     return Op.LINEAR, inputs, params, {"in_features": shp[-1], "out_features": shp[0], "bias": b is not None}
 
 
@@ -67,7 +67,7 @@ def _addmm(name: str, a: Args) -> Result:
     if isinstance(w, ParamRef):  # x @ W + b with W stored (in, out), as in GPT-2's Conv1D
         inputs, params = [x] if is_item(x) else [], {"weight": w}
         weight_slot(inputs, params, "bias", bias)
-        shp = _shape(w) or (None, None)
+        shp = value_shape(w) or (None, None)
         return Op.OTHER, inputs, params, {"note": "addmm", "in_features": shp[0], "out_features": shp[-1],
                                           "weight_layout": "in_out"}
     return Op.MATMUL, [v for v in (x, w, bias) if is_item(v)], {}, {"note": "addmm"}
@@ -103,7 +103,7 @@ def _conv(name: str, a: Args) -> Result:
     weight_slot(inputs, params, "weight", w)
     weight_slot(inputs, params, "bias", b)
     transposed = kind == "conv_transpose" or bool(tr is not None and a.get(tr, "transposed", False))
-    shp = _shape(w)
+    shp = value_shape(w)
     nd = len(shp) - 2 if shp else 0
     attrs = {"stride": ntuple(a.get(s, "stride", 1), nd), "padding": ntuple(a.get(p, "padding", 0), nd),
              "dilation": ntuple(a.get(d, "dilation", 1), nd), "groups": a.get(g, "groups", 1),
@@ -148,7 +148,7 @@ def _embedding(name: str, a: Args) -> Result:
     ids, w = a.get(0, "input"), a.get(1, "weight")
     inputs, params = [ids] if is_item(ids) else [], {}
     weight_slot(inputs, params, "weight", w)
-    shp = _shape(w) or (None, None)
+    shp = value_shape(w) or (None, None)
     return Op.EMBEDDING, inputs, params, {"num_embeddings": shp[0], "embedding_dim": shp[-1],
                                           "padding_idx": a.get(2, "padding_idx")}
 

@@ -59,8 +59,6 @@ def number(x: Any) -> float | None:
         return None
 
 
-
-
 def weight_slot(inputs: list[Any], params: dict[str, ParamRef], role: str, w: Any) -> None:
     """A parameter in a weight slot becomes ``params[role]``; a computed weight is an operand."""
     if isinstance(w, ParamRef):
@@ -78,7 +76,7 @@ def on(*names: str) -> Callable[[Callable[[str, Args], Result]], Callable[[str, 
     return wrap
 
 
-def _shape(x: Any) -> tuple[int, ...] | None:
+def value_shape(x: Any) -> tuple[int, ...] | None:
     t = getattr(x, "tensor", None)
     if t is not None:
         return tuple(int(s) for s in t.shape)
