@@ -174,9 +174,7 @@ def _check_probe(settings: Settings) -> None:
     except ImportError as exc:
         raise UsageError(f"--probe is not available: {exc}") from None
     given = {k: v for k, v in asdict(settings.probe).items() if v is not None}
-    options = ProbeOptions(**given)
-    if hasattr(options, "validated"):
-        options.validated()
+    ProbeOptions(**given).validated()
 
 
 def _debug_line(settings: Settings, code: ExitCode) -> None:

@@ -48,7 +48,7 @@ def emit(
         elif fmt == "sarif":
             from modelcheck.render.sarif import render_sarif
 
-            text = render_sarif(report, _rules(report, always=True), root=root)
+            text = render_sarif(report, _rules(report), root=root)
         else:
             from modelcheck.render.github import render_github
 
@@ -56,7 +56,7 @@ def emit(
         out.write(text if text.endswith("\n") or not text else text + "\n")
 
 
-def _rules(report: RunReport, *, always: bool = False) -> Mapping[str, RuleMeta]:
+def _rules(report: RunReport) -> Mapping[str, RuleMeta]:
     """Rule metadata for the reporters: the report carries it (rendering never loads a plugin)."""
     return {r.code: r for r in report.rules}
 

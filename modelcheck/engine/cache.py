@@ -38,7 +38,7 @@ from typing import Any, Iterable, Mapping
 
 import modelcheck
 from modelcheck.config.settings import Settings
-from modelcheck.diagnostics import ModelReport, Severity
+from modelcheck.diagnostics import ModelReport, RunReport
 from modelcheck.engine import codec
 from modelcheck.engine.records import FileResult
 from modelcheck.errors import SyntaxFileError
@@ -47,7 +47,6 @@ from modelcheck.load.discovery import FileScan, ImportRef, SourceFile, package_r
 ENV_DIR = "MODELCHECK_CACHE_DIR"
 FOLDER = ".modelcheck_cache"
 FORMAT = 2  # bump when the stored layout changes (1: pickle, never read again)
-INTERNAL_ERROR = "MC000"
 
 
 def cache_dir(settings: Settings) -> Path:
@@ -76,9 +75,9 @@ class Cache:
         for part in (environment(), self.settings.fingerprint(), src.display, os.getcwd()):
             h.update(part.encode())
             h.update(b"\0")
-        h.update(_digest(src.path).encode())
+        h.update(digest(src.path).encode())
         for dep in local_imports(src.path, scan, self.settings.root):
-            h.update(f"\0{dep}:{_digest(dep)}".encode())
+            h.update(f"\0{dep}:{digest(dep)}".encode())
         return h.hexdigest()
 
     def rules_key(self) -> str:
@@ -147,10 +146,7 @@ class Cache:
 
 def cacheable(result: FileResult) -> bool:
     """Only clean results: no error report, no error line, no internal-error finding."""
-    models, messages = result
-    if any(m.status != "ok" for m in models) or any(m.severity is Severity.ERROR for m in messages):
-        return False
-    return not any(f.rule == INTERNAL_ERROR for m in models for f in m.findings)
+    return RunReport(*result).tool_errors == 0
 
 
 def _still_valid(deps: Any) -> bool:
@@ -160,9 +156,9 @@ def _still_valid(deps: Any) -> bool:
         env, files, installed = deps["env"], deps["files"], deps["installed"]
         if any(os.environ.get(k) != v for k, v in env.items()):
             return False
-        if any(_digest(Path(p)) != d for p, d in files.items()):
+        if any(digest(Path(p)) != d for p, d in files.items()):
             return False
-        return all(_stamp(Path(p)) == s for p, s in installed.items())
+        return all(stamp(Path(p)) == s for p, s in installed.items())
     except (KeyError, TypeError, AttributeError):
         return False
 
@@ -171,14 +167,16 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _digest(path: Path) -> str:
+def digest(path: Path) -> str:
+    """A file's content hash (the worker's recorder uses it too: the two must agree)."""
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return "missing"
 
 
-def _stamp(path: Path) -> str:
+def stamp(path: Path) -> str:
+    """An installed file's size and mtime (cheaper than a hash; an upgrade rewrites it)."""
     try:
         st = path.stat()
     except OSError:

@@ -93,7 +93,6 @@ def run_jobs(jobs: Sequence[FileJob], settings: Settings, rules: RuleSet | None)
     if not todo:
         return [r for r in results if r is not None]
     LAST_RUN.linted += len(todo)
-    plan_warm_up(len(todo))
     if rules is not None:
         done = [_in_process(jobs[i], settings, rules) for i in todo]
     else:

@@ -178,15 +178,11 @@ def _lint_model(
     kept, suppressed = suppressor.apply(findings, lambda f: Path(f.file) if f.file and f.line else None)
     kept = group(kept)  # after selection and noqa: a silenced primary promotes the next
     kept.sort(key=lambda f: (-f.severity.rank, f.rule, f.line or 0, f.module or ""))
-    signal, lipschitz = graph.facts.get("signal"), graph.facts.get("lipschitz")
+    lipschitz = graph.facts.get("lipschitz")
     return ModelReport(
         file=job.src.display,
         model=cand.name,
-        metrics=Metrics(
-            forward_gain=getattr(signal, "forward_gain", None),
-            backward_gain=getattr(signal, "backward_gain", None),
-            lipschitz_upper_bound=getattr(lipschitz, "upper_bound", None),
-        ),
+        metrics=dataclasses.replace(predicted, lipschitz_upper_bound=getattr(lipschitz, "upper_bound", None)),
         findings=tuple(kept),
         tracer=graph.tracer,
         num_parameters=num_parameters,
@@ -258,12 +254,6 @@ def _probe(
     from modelcheck.probe import ProbeOptions, run_probe
 
     given = {k: v for k, v in dataclasses.asdict(settings.probe).items() if v is not None}
-    fields = {f.name for f in dataclasses.fields(ProbeOptions)} if dataclasses.is_dataclass(ProbeOptions) else set(given)
-    options = ProbeOptions(**{k: v for k, v in given.items() if k in fields})
-    if hasattr(options, "validated"):
-        options = options.validated()
-    result = run_probe(model, tensors, graph, tuple(findings), options)
-    notes.extend(getattr(result, "notes", ()) or ())
-    device = getattr(result, "device", None)
-    return (list(result.findings), tuple(getattr(result, "profile", ()) or ()) or profile,
-            getattr(result, "metrics", None), str(device) if device else None)
+    result = run_probe(model, tensors, graph, tuple(findings), ProbeOptions(**given))  # validates its options
+    notes.extend(result.notes)
+    return list(result.findings), result.profile or profile, result.metrics, result.device or None

@@ -90,7 +90,7 @@ def dedupe(findings: Sequence[Finding]) -> list[Finding]:
             continue
         i = by_key[key]
         keep, other = (out[i], f) if out[i].severity >= f.severity else (f, out[i])
-        out[i] = _attach(replace(keep, related=keep.related), [other])
+        out[i] = _attach(keep, [other])
     return out
 
 
@@ -98,7 +98,7 @@ def group(findings: Sequence[Finding]) -> list[Finding]:
     """``findings`` with each root cause reported once (order otherwise kept)."""
     items = dedupe(findings)
     taken: set[int] = set()
-    merged: dict[int, Finding] = {}
+    merged: dict[int, Finding] = {}  # primaries, with their group attached
     for fam_index, family in enumerate(FAMILIES):
         members = [i for i, f in enumerate(items) if i not in taken and fam_index in _families(items[i])]
         # connected components of the overlap relation
@@ -118,13 +118,5 @@ def group(findings: Sequence[Finding]) -> list[Finding]:
             others = sorted((i for i in comp if i != primary), key=lambda i: _rank(items[i], family))
             merged[primary] = _attach(items[primary], [items[i] for i in others])
             taken.update(comp)
-            for i in others:
-                merged[i] = None  # type: ignore[assignment]
-    out = []
-    for i, f in enumerate(items):
-        if i in merged:
-            if merged[i] is not None:
-                out.append(merged[i])
-        else:
-            out.append(f)
-    return out
+    # A member of a group goes with it; the primary takes its place.
+    return [merged.get(i, f) for i, f in enumerate(items) if i in merged or i not in taken]

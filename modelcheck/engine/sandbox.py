@@ -21,7 +21,6 @@ the process ends with the file.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import io
 import os
 import resource
@@ -31,6 +30,8 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from modelcheck.engine.cache import digest, stamp
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 ALLOW_NETWORK = "MODELCHECK_ALLOW_NETWORK"  # set to 1 to let the linted code reach the network
@@ -293,19 +294,4 @@ def _resolved(name: str) -> Path | None:
         return Path(name).resolve()
     except (OSError, RuntimeError, ValueError):
         return None
-
-
-def digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return "missing"
-
-
-def stamp(path: Path) -> str:
-    try:
-        st = path.stat()
-    except OSError:
-        return "missing"
-    return f"{st.st_size}:{st.st_mtime_ns}"
 
