@@ -23,7 +23,6 @@ from __future__ import annotations
 import builtins
 import io
 import os
-import resource
 import socket
 import sys
 import sysconfig
@@ -110,10 +109,12 @@ def limit_memory(limit_bytes: int | None) -> None:
     if not limit_bytes:
         return
     try:
+        import resource  # Unix only: imported here so that the in-process fallback still loads elsewhere
+
         soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
         cap = limit_bytes if hard == resource.RLIM_INFINITY else min(limit_bytes, hard)
         resource.setrlimit(resource.RLIMIT_DATA, (cap, hard))
-    except (ValueError, OSError):
+    except (ImportError, ValueError, OSError):
         pass  # a platform without the limit: the OOM killer remains, and the parent reports it
 
 
