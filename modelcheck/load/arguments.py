@@ -55,7 +55,7 @@ def fill(obj: Callable[..., Any], module: ModuleType, given: Mapping[str, Any]) 
     kwargs = {k: resolve_value(v, module, k) for k, v in given.items()}
     notes: list[str] = []
     missing: list[str] = []
-    hints = _hints(obj, module)
+    hints = type_hints(obj, module)
     for p in required(obj):
         if p.name in kwargs:
             continue
@@ -118,7 +118,7 @@ def _try(fn: Callable[[], Any]) -> Any:
         return None
 
 
-def _hints(obj: Callable[..., Any], module: ModuleType) -> dict[str, Any]:
+def type_hints(obj: Callable[..., Any], module: ModuleType) -> dict[str, Any]:
     target = obj.__init__ if isinstance(obj, type) else obj  # type: ignore[misc]
     try:
         return typing.get_type_hints(target, globalns=vars(module))

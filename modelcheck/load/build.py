@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from torch import nn
 
 from modelcheck.errors import ConstructorError, ImportFileError, MissingPackageError, WeightsError
 from modelcheck.frames import where_raised
+from modelcheck.load.arguments import required, type_hints
 from modelcheck.load.discovery import SourceFile, package_root
 from modelcheck.load.modname import plan
 
@@ -40,17 +40,7 @@ class Candidate:
 
     def required_args(self, kwargs: Mapping[str, Any]) -> list[str]:
         """Parameters with no default that ``kwargs`` does not give (empty: callable as configured)."""
-        try:
-            sig = inspect.signature(self.obj)
-        except (TypeError, ValueError):
-            return []
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.default is p.empty
-            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-            and p.name not in kwargs
-        ]
+        return [p.name for p in required(self.obj) if p.name not in kwargs]
 
 
 # --- where did it happen ------------------------------------------------------------------------
@@ -114,8 +104,7 @@ def _load(src: SourceFile, name: str | None) -> ModuleType:
         file = getattr(module, "__file__", None)
         if file is not None and Path(file).resolve() == src.path.resolve():
             return module
-    folder = src.path.parent
-    top, package = package_root(folder)
+    _, package = package_root(src.path.parent)
     private = f"modelcheck_user_{next(_counter)}_{src.path.stem if src.path.stem.isidentifier() else 'file'}"
     spec = importlib.util.spec_from_file_location(private, src.path)
     if spec is None or spec.loader is None:
@@ -213,12 +202,10 @@ def configure_hint(name: str, needed: list[str], obj: Any = None, module: Module
 
 def _annotated_classes(obj: Any, module: ModuleType | None) -> dict[str, str]:
     """Parameter -> the name of the (non-builtin) class it is annotated with."""
-    from modelcheck.load.arguments import _hints  # noqa: PLC0415 - only for hints
-
     if module is None:
         return {}
     out = {}
-    for param, ann in _hints(obj, module).items():
+    for param, ann in type_hints(obj, module).items():
         if isinstance(ann, type) and ann.__module__ not in ("builtins", "typing") and not issubclass(ann, (torch.Tensor, nn.Module)):
             out[param] = ann.__name__
     return out

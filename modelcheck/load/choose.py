@@ -17,7 +17,9 @@ Each choice carries its meta parameter count, so the build can decide to stay on
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import os
 import typing
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -71,8 +73,6 @@ def memory_budget() -> int:
     except OSError:
         pass
     try:
-        import os
-
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):
         return 1 << 62  # unknown: never refuse a build
@@ -223,7 +223,7 @@ def _counted(choice: Choice) -> Choice:
     counted = meta_count(choice.obj, choice.arguments.kwargs)
     if counted is None:
         return choice
-    return Choice(**{**choice.__dict__, "meta_parameters": counted[0], "meta_bytes": counted[1]})
+    return dataclasses.replace(choice, meta_parameters=counted[0], meta_bytes=counted[1])
 
 
 def _variants(choices: list[Choice], all_variants: bool) -> tuple[list[Choice], list[str]]:

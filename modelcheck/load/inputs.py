@@ -192,7 +192,7 @@ def _by_signature(
         yield tensors, source
 
 
-def _guesses(model: nn.Module, spatial: int = SPATIAL, tokens: int = TOKENS) -> Iterator[tuple[tuple[torch.Tensor, ...], str]]:
+def _guesses(model: nn.Module, spatial: int, tokens: int) -> Iterator[tuple[tuple[torch.Tensor, ...], str]]:
     """Inputs that the first few input-bearing layers (in registration order) would accept."""
     tried: set[str] = set()
     for path, m in model.named_modules():
@@ -214,7 +214,7 @@ def _layer_text(m: nn.Module) -> str:
     return f"{type(m).__name__}({extra[:60] + '...' if len(extra) > 60 else extra})"
 
 
-def _guess(m: nn.Module, spatial: int = SPATIAL, tokens: int = TOKENS) -> tuple[torch.Tensor, ...] | None:
+def _guess(m: nn.Module, spatial: int, tokens: int) -> tuple[torch.Tensor, ...] | None:
     torch.manual_seed(0)
     B, T, S = BATCH, tokens, spatial
     if isinstance(m, nn.Linear) and m.in_features > 0:

@@ -29,8 +29,6 @@ from modelcheck.ir import SourceLoc
 __all__ = ["record_sites"]
 
 
-
-
 def _site(module: torch.nn.Module, under: UnderRoots) -> SourceLoc | None:
     frame = sys._getframe(2)  # skip _site and the wrapper
     while frame is not None:

@@ -38,6 +38,7 @@ from modelcheck.diagnostics import (
     Severity,
 )
 from modelcheck.numbers import json_float, json_numbers, json_safe
+from modelcheck.render.locations import probe_device
 
 SCHEMA_VERSION = 2  # 2: findings carry ``related``
 
@@ -111,7 +112,7 @@ def _model(m: ModelReport, *, debug: bool) -> dict[str, Any]:
             {"module": b.module, "bound": json_float(b.bound, inf=None), "method": b.method, "certified": b.certified}
             for b in modules
         ]
-    device = _probe_device(m)
+    device = probe_device(m)
     if device is not None:
         out["probe_device"] = device
     summary = m.probe_summary
@@ -168,9 +169,3 @@ def _layer(s: LayerStat) -> dict[str, Any]:
         "measured_activation_rms": json_float(s.measured_activation_rms),
         "measured_gradient_rms": json_float(s.measured_gradient_rms),
     }
-
-
-def _probe_device(m: ModelReport) -> str | None:
-    """Where the probe ran: the report's own field, else what the probe summary says."""
-    device = m.probe_device or (m.probe_summary or {}).get("device")
-    return str(device) if device else None

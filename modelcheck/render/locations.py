@@ -4,6 +4,8 @@ repository root, and a line number.
 A finding may point into a library file (``Finding.file`` outside the repository, e.g. a layer defined
 in site-packages). Code scanning and annotations can only show repository files, so such a finding is
 anchored on its model's file instead, and the original place is kept for the message.
+
+:func:`probe_device`: where a model's probe ran, for the text and JSON reports.
 """
 
 from __future__ import annotations
@@ -50,3 +52,9 @@ def anchor(finding: Finding, model: ModelReport, root: Path) -> Anchor:
 def file_uri(file: str, root: Path) -> str:
     """A best-effort path for a tool message: repository-relative, else the path as given."""
     return repo_relative(file, root) or Path(file).as_posix()
+
+
+def probe_device(m: ModelReport) -> str | None:
+    """Where the probe ran: the report's own field, else what the probe summary says."""
+    device = m.probe_device or (m.probe_summary or {}).get("device")
+    return str(device) if device else None

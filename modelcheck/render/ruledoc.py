@@ -1,4 +1,4 @@
-"""RuleMeta documentation: ``modelcheck rule CODE`` / ``modelcheck rules``, and the pieces of a rule's
+"""Rule documentation: ``modelcheck rule CODE`` / ``modelcheck rules``, and the pieces of a rule's
 docstring that SARIF's ``shortDescription`` / ``fullDescription`` / ``help`` reuse.
 
 A rule's docstring is markdown with ``## What it does`` / ``## Why is this bad?`` / ``## Example`` /

@@ -41,7 +41,7 @@ def sarif_log(report: RunReport, rules: Mapping[str, RuleMeta], *, root: Path) -
     index = {d["id"]: i for i, d in enumerate(descriptors)}
     for m in report.models:
         for f in m.findings:
-            if f.rule not in index:  # a code no RuleMeta was given for: still needs a descriptor
+            if f.rule not in index:  # a code no rule was given for: still needs a descriptor
                 index[f.rule] = len(descriptors)
                 descriptors.append(_bare_descriptor(f))
     seen: dict[str, int] = {}

@@ -25,6 +25,7 @@ from modelcheck.diagnostics import (
 )
 from modelcheck.numbers import fmt_count, fmt_num
 from modelcheck.render.findings import findings_table, legend
+from modelcheck.render.locations import probe_device
 from modelcheck.render.profile import ProfileView
 from modelcheck.render.style import (
     NOTE_STYLE,
@@ -113,7 +114,7 @@ def _facts(m: ModelReport, *, verbose: bool) -> list[str]:
         facts.append(f"traced with {m.tracer}")
     if m.input_source:
         facts.append(f"inputs: {m.input_source}")
-    device = _probe_device(m)
+    device = probe_device(m)
     if device:
         facts.append(f"probed on {device}")
     if verbose and m.seconds is not None:
@@ -204,9 +205,3 @@ def summary_line(report: RunReport) -> Text:
 
 def _indent(renderable: RenderableType) -> Padding:
     return Padding(renderable, (0, 0, 0, 2), expand=False)
-
-
-def _probe_device(m: ModelReport) -> str | None:
-    """Where the probe ran: the report's own field, else what the probe summary says."""
-    device = m.probe_device or (m.probe_summary or {}).get("device")
-    return str(device) if device else None
