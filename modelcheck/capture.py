@@ -174,12 +174,14 @@ class Measurement:
 
 
 def _rms(t: Any, wide: bool = False) -> float | None:
-    """RMS in float32 (one read, no float64 copy: this runs on every leaf module's input), or with
-    ``wide`` in float64, where the sum of squares of a tensor of finite float32 values cannot overflow."""
+    """RMS in float32 (one read, no float64 copy: this runs on every leaf module's input); with ``wide``,
+    a float32 sum of squares that overflowed is redone in float64, where finite float32 values cannot."""
     if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.numel() == 0 or t.is_meta:
         return None
-    dtype = torch.float64 if wide else torch.float32
-    return float(torch.linalg.vector_norm(t.detach(), dtype=dtype)) / math.sqrt(t.numel())
+    norm = float(torch.linalg.vector_norm(t.detach(), dtype=torch.float32))
+    if wide and math.isinf(norm):
+        norm = float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))
+    return norm / math.sqrt(t.numel())
 
 
 def _grad_rms(t: torch.Tensor | None) -> float:
