@@ -209,3 +209,32 @@ def test_text_report_prints_the_measured_backward_beside_the_predicted(tmp_path:
     path.write_text(GRAD_SCALE)
     out = CliRunner().invoke(app, ["lint", str(path)], env={"COLUMNS": "200"}).output
     assert re.search(r"forward gain \S+ \(measured \S+\) · backward gain \S+ \(measured \S+\)", out), out
+
+
+def _finding(rule: str, **numbers: float) -> Any:
+    from modelcheck.diagnostics import Finding, Severity
+
+    return Finding(rule=rule, name=rule.lower(), severity=Severity.ERROR, message="predicted", numbers=numbers)
+
+
+def test_each_finding_is_weighed_against_the_gain_it_rests_on() -> None:
+    from modelcheck.diagnostics import Metrics
+    from modelcheck.ir import Graph
+
+    graph = Graph([], tracer="fx", parameters={}, modules={})
+    predicted = Metrics(forward_gain=1.0, backward_gain=1e-5)
+    # the forward is 100x off the prediction, the backward agrees with it
+    seen = capture.Measurement(input_rms=1.0, output_rms=100.0, input_grad_rms=2e-5, cotangent_rms=1.0)
+    out = evidence.weigh([_finding("MC303", backward_gain=1e-5), _finding("MC301"), _finding("MC304", forward_gain=1.0)],
+                         graph, predicted, seen)
+    assert [f.severity.value for f in out] == ["error", "error", "warning"]
+    assert "measured forward gain" in out[2].message
+    # without a measured backward, a gradient finding falls back on the forward (the prediction is off)
+    seen.input_grad_rms = None
+    out = evidence.weigh([_finding("MC303", backward_gain=1e-5), _finding("MC301")], graph, predicted, seen)
+    assert [f.severity.value for f in out] == ["warning", "warning"]
+    # the backward 1000x off, the forward right: only the gradient findings become warnings
+    seen.output_rms, seen.input_grad_rms = 1.0, 1e-2
+    out = evidence.weigh([_finding("MC301"), _finding("MC304", forward_gain=1.0)], graph, predicted, seen)
+    assert [f.severity.value for f in out] == ["warning", "error"]
+    assert "measured backward gain" in out[0].message and out[0].numbers["measured_backward_gain"] == 1e-2
