@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -204,6 +205,10 @@ class _Leaf:
         return self.x.clone()
 
 
+# What a forward raises only because grad is on; anything else it raises without grad too.
+_GRAD_ONLY = re.compile(r"grad|backward|in-?place", re.IGNORECASE)
+
+
 def _record_grad(into: dict[str, float], path: str, g: torch.Tensor) -> None:
     into.setdefault(path, _grad_rms(g))
 
@@ -252,7 +257,11 @@ def measuring(model: nn.Module, inputs: Iterable[Any], into: Measurement) -> Ite
         if into.backward:
             try:
                 return run_grad()
-            except Exception:  # noqa: BLE001 - the grad forward is ours: the plain one says what is wrong
+            except Exception as exc:
+                if not _GRAD_ONLY.search(str(exc)):
+                    raise  # the forward's own failure (a wrong input shape): it fails without grad too
+                # the forward cannot run with grad (.numpy() on an activation, an in-place edit of a
+                # leaf): the plain check runs instead, with no backward gain
                 into.backward, into.input_grad_rms, into.cotangent_rms, leaf.x = False, None, None, None
                 grads.clear()
                 into.input_rms = _rms(args[xi], wide=True) if xi is not None else None

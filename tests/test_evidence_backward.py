@@ -238,3 +238,12 @@ def test_each_finding_is_weighed_against_the_gain_it_rests_on() -> None:
     out = evidence.weigh([_finding("MC301"), _finding("MC304", forward_gain=1.0)], graph, predicted, seen)
     assert [f.severity.value for f in out] == ["warning", "error"]
     assert "measured backward gain" in out[0].message and out[0].numbers["measured_backward_gain"] == 1e-2
+
+
+def test_a_wrong_input_fails_once_with_its_own_error() -> None:
+    from modelcheck.errors import InputError
+
+    model = _Counting()
+    with pytest.raises(InputError):
+        example.forward(model, (torch.randn(4, 5),), "test", "", (), None, capture.Measurement(backward=True))
+    assert model.calls == 1  # not retried without grad: a shape error is not the grad's doing
