@@ -3,9 +3,10 @@
 
     python benchmarks/evidence_overhead.py [MODEL_FILE ...]
 
-For each model (default: gpt2-small, resnet-50, mlp-100 from benchmarks/models) the input check's
-forward (:func:`modelcheck.load.inputs.forward`, with the lipschitz pass's norm-row observation) is
-timed without and with a :class:`modelcheck.capture.Measurement`, alternating, min of 4. In a lint the
+For each model (default: gpt2-small, resnet-50, mlp-100 and mlp-10 from benchmarks/models) the input
+check's forward (:func:`modelcheck.load.inputs.forward`, with the lipschitz pass's norm-row observation)
+is timed without and with a :class:`modelcheck.capture.Measurement` set up as the engine does (the
+backward gain too where :func:`capture.backward_is_cheap` says so), alternating, min of 4. In a lint the
 check forward runs only when the inputs are inferred or the model has norms to observe; otherwise
 nothing is measured and nothing is added.
 """
@@ -26,7 +27,7 @@ from modelcheck.load import inputs as example
 from modelcheck.passes.lipschitz.compose import norm_rows_observation
 
 MODELS = Path(__file__).parent / "models"
-DEFAULT = ("gpt2_small.py", "resnet50.py", "mlp_100.py")
+DEFAULT = ("gpt2_small.py", "resnet50.py", "mlp_100.py", "mlp_10.py")
 
 
 def _build(path: Path) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
@@ -47,15 +48,18 @@ def main(argv: list[str]) -> int:
         path = Path(name) if Path(name).exists() else MODELS / name
         model, x = _build(path)
         rows = norm_rows_observation(model)
+        backward = capture.backward_is_cheap(sum(p.numel() for p in model.parameters()))
         times: dict[str, list[float]] = {"check": [], "check+measure": []}
+        m: capture.Measurement | None = None
         for _ in range(4):
             for key in times:
-                m = capture.Measurement() if key == "check+measure" else None
+                m = capture.Measurement(backward=backward) if key == "check+measure" else None
                 t0 = time.perf_counter()
                 example.forward(model, x, "bench", "", (), rows, m)
                 times[key].append(time.perf_counter() - t0)
         best = {k: min(v) for k, v in times.items()}
-        print(f"{path.stem:12s} check {best['check']:.3f} s   check+measure {best['check+measure']:.3f} s   "
+        ran = "with backward" if m is not None and m.backward_gain is not None else "forward only"
+        print(f"{path.stem:12s} check {best['check']:.3f} s   check+measure ({ran}) {best['check+measure']:.3f} s   "
               f"+{best['check+measure'] - best['check']:.3f} s")
     return 0
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import torch
@@ -125,15 +127,39 @@ def checking_mode(model: nn.Module) -> Iterator[bool]:
         yield not batch_norms
 
 
+# When the check's forward also measures the backward gain (one VJP): a stated size rule, so that large
+# models (ResNet-50, GPT-2 small) pay nothing extra. Decided before the forward on the parameter count
+# (grad is enabled only then), and after it on the activations the backward would walk back through.
+BACKWARD_MAX_PARAMETERS = 1 << 22  # 4.2M parameters
+BACKWARD_MAX_ACTIVATIONS = 1 << 24  # 16.8M elements summed over every leaf module's input (64 MiB fp32)
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def backward_is_cheap(num_parameters: int, meta: bool = False) -> bool:
+    """The first half of the rule: a real model of at most :data:`BACKWARD_MAX_PARAMETERS` parameters."""
+    return not meta and num_parameters <= BACKWARD_MAX_PARAMETERS
+
+
 @dataclass
 class Measurement:
-    """What the forward that checks the example inputs saw (issue 11): the RMS of the first float
-    input and of the primary output, and of each leaf module's first input, for comparing the
-    predicted propagation with the observed one at no extra forward."""
+    """What the forward that checks the example inputs saw (issue 11): the RMS of the input x and of
+    the primary output, and of each leaf module's first input, for comparing the predicted propagation
+    with the observed one at no extra forward. x is SPEC §2's: the first float input, else the output
+    of the first embedding lookup.
+
+    With ``backward`` (set by the caller from :func:`backward_is_cheap`) that forward runs with grad on
+    x and, when its activations stay under :data:`BACKWARD_MAX_ACTIVATIONS`, one backward of
+    ``L = sum(y * u)``, u ~ N(0, 1): the RMS of dL/dx and of dL/d(each leaf module's input). A gradient
+    that is not finite in float32 is recorded as ``inf`` (overflowed), never as a number."""
 
     input_rms: float | None = None
     output_rms: float | None = None
     module_input_rms: dict[str, float] = field(default_factory=dict)
+    backward: bool = False
+    input_grad_rms: float | None = None
+    cotangent_rms: float | None = None
+    module_grad_rms: dict[str, float] = field(default_factory=dict)
+    activations: int = 0  # elements over every leaf module's first input
 
     @property
     def forward_gain(self) -> float | None:
@@ -141,29 +167,126 @@ class Measurement:
             return None
         return self.output_rms / self.input_rms
 
+    @property
+    def backward_gain(self) -> float | None:
+        if self.input_grad_rms is None or not self.cotangent_rms:
+            return None
+        return self.input_grad_rms / self.cotangent_rms
 
-def _rms(t: Any) -> float | None:
+
+def _rms(t: Any, wide: bool = False) -> float | None:
+    """RMS in float32 (one read, no float64 copy: this runs on every leaf module's input); with ``wide``,
+    a float32 sum of squares that overflowed is redone in float64, where finite float32 values cannot."""
     if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.numel() == 0 or t.is_meta:
         return None
-    # one read of the tensor, no float64 copy: this runs on every leaf module's input
-    return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float32)) / math.sqrt(t.numel())
+    norm = float(torch.linalg.vector_norm(t.detach(), dtype=torch.float32))
+    if wide and math.isinf(norm):
+        norm = float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))
+    return norm / math.sqrt(t.numel())
+
+
+def _grad_rms(t: torch.Tensor | None) -> float:
+    """RMS of a gradient; ``inf`` when it is not a finite float32 number (overflowed: not measured)."""
+    if t is None:
+        return 0.0
+    v = _rms(t, wide=True)
+    return v if v is not None and math.isfinite(v) and v < FLOAT32_MAX else math.inf
+
+
+class _Leaf:
+    """SPEC §2's x made a leaf that requires grad: the first float input, else the first embedding output.
+    The model gets a clone, so in-place ops on its input stay legal and never touch the caller's tensor."""
+
+    def __init__(self) -> None:
+        self.x: torch.Tensor | None = None
+
+    def make(self, t: torch.Tensor) -> torch.Tensor:
+        self.x = t.detach().requires_grad_(True)
+        return self.x.clone()
+
+
+# What a forward raises only because grad is on; anything else it raises without grad too.
+_GRAD_ONLY = re.compile(r"grad|backward|in-?place", re.IGNORECASE)
+
+
+def _record_grad(into: dict[str, float], path: str, g: torch.Tensor) -> None:
+    into.setdefault(path, _grad_rms(g))
 
 
 @contextlib.contextmanager
-def measuring(model: nn.Module, inputs: Iterable[Any], into: Measurement) -> Iterator[Callable[[Any], None]]:
-    """Record ``into``'s statistics while the block runs the model; call the yielded function with
-    the model's output."""
-    x = next((t for t in inputs if isinstance(t, torch.Tensor) and t.is_floating_point()), None)
-    into.input_rms = _rms(x)
+def measuring(model: nn.Module, inputs: Iterable[Any], into: Measurement) -> Iterator[Callable[[], Any]]:
+    """Record ``into``'s statistics while the block runs the model: call the yielded function (no
+    arguments) to run the forward (and, by the size rule, the backward) on ``inputs``; it returns the
+    model's output."""
+    args = tuple(inputs)
+    xi = next((i for i, t in enumerate(args) if isinstance(t, torch.Tensor) and t.is_floating_point()), None)
+    into.input_rms = _rms(args[xi], wide=True) if xi is not None else None
     leaves = [p for p, m in model.named_modules() if p and not next(m.children(), None)]
+    leaf = _Leaf()
+    grads: dict[str, float] = {}
 
-    def stat(path: str, mod: nn.Module, args: tuple, kwargs: dict) -> float | None:
-        first = args[0] if args else next(iter(kwargs.values()), None)
+    def stat(path: str, mod: nn.Module, a: tuple, kwargs: dict) -> float | None:
+        first = a[0] if a else next(iter(kwargs.values()), None)
+        if isinstance(first, torch.Tensor):
+            into.activations += first.numel()
+            if first.requires_grad and torch.is_grad_enabled():
+                first.register_hook(partial(_record_grad, grads, path))
         return _rms(first)
 
-    def done(out: Any) -> None:
-        into.output_rms = _rms(first_float(out))
+    # token ids are not a signal: x is the output of the first embedding lookup that runs
+    embeds = [m for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))] if xi is None else []
 
-    with observing(model, leaves, stat) as got:
-        yield done
+    def on_embedding(mod: nn.Module, a: tuple, out: Any) -> Any:
+        if not isinstance(out, torch.Tensor) or leaf.x is not None or into.input_rms is not None:
+            return None
+        into.input_rms = _rms(out, wide=True)
+        return leaf.make(out) if torch.is_grad_enabled() else None
+
+    def run_grad() -> Any:
+        with torch.enable_grad():
+            xs = tuple(leaf.make(t) if i == xi else t for i, t in enumerate(args))
+            out = model(*xs)
+            y = first_float(out)
+            into.output_rms = _rms(y, wide=True)
+            if (leaf.x is not None and y is not None and y.requires_grad
+                    and into.activations <= BACKWARD_MAX_ACTIVATIONS):
+                _backward(leaf.x, y, into)
+        return out
+
+    def run() -> Any:
+        if into.backward:
+            try:
+                return run_grad()
+            except Exception as exc:
+                if not _GRAD_ONLY.search(str(exc)):
+                    raise  # the forward's own failure (a wrong input shape): it fails without grad too
+                # the forward cannot run with grad (.numpy() on an activation, an in-place edit of a
+                # leaf): the plain check runs instead, with no backward gain
+                into.backward, into.input_grad_rms, into.cotangent_rms, leaf.x = False, None, None, None
+                grads.clear()
+                into.input_rms = _rms(args[xi], wide=True) if xi is not None else None
+        into.activations = 0
+        out = model(*args)
+        into.output_rms = _rms(first_float(out), wide=True)
+        return out
+
+    hooks = [m.register_forward_hook(on_embedding) for m in embeds]
+    try:
+        with observing(model, leaves, stat) as got:
+            yield run
+    finally:
+        for h in hooks:
+            h.remove()
     into.module_input_rms = {k: v for k, v in got.items() if v is not None}
+    into.module_grad_rms = dict(grads) if into.input_grad_rms is not None else {}
+
+
+def _backward(x: torch.Tensor, y: torch.Tensor, into: Measurement) -> None:
+    """One VJP: L = sum(y * u), u ~ N(0, 1) from a fixed generator; dL/dx's RMS, or nothing if it fails."""
+    u = torch.randn(tuple(y.shape), generator=torch.Generator().manual_seed(0), dtype=torch.float32).to(y.device)
+    try:
+        (g,) = torch.autograd.grad((y.float() * u).sum(), x, allow_unused=True)
+    except RuntimeError:  # a non-differentiable op, an in-place edit autograd rejects: no backward gain
+        return
+    into.cotangent_rms = _rms(u)
+    into.input_grad_rms = _grad_rms(g)

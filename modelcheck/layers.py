@@ -8,7 +8,9 @@ GPT-2's ``Conv1D``) are recognised by class name, without importing their librar
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 from typing import Any, Callable
 
 import torch
@@ -77,13 +79,58 @@ def _rms_like(m: nn.Module) -> bool:
     """``LlamaRMSNorm``, ``T5LayerNorm`` and friends: x / rms(x) * weight with one 1-D weight.
 
     Gemma-style norms scale by ``1 + weight`` (zero-initialised): the node says so with
-    ``attrs["weight_offset"] = 1.0``.
+    ``attrs["weight_offset"]`` (:func:`weight_offset`).
     """
     name = type(m).__name__
     if not (name.endswith("RMSNorm") or name == "T5LayerNorm"):
         return False
     w = _own(m, "weight")
     return w is not None and w.dim() == 1 and _eps(m) is not None
+
+
+def _number(node: ast.AST) -> float | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _number(node.operand)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    return None
+
+
+def _reads_weight(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Attribute) and n.attr == "weight" and isinstance(n.value, ast.Name)
+               and n.value.id == "self" for n in ast.walk(node))
+
+
+_OFFSETS: dict[type, float] = {}
+
+
+def weight_offset(cls: type) -> float:
+    """c where the class's ``forward`` scales by ``c + self.weight`` (Gemma: ``1.0 + self.weight``), else 0.
+
+    Read from the source, never by class name: any constant added to (or subtracted from) the weight
+    makes the scale ``c + w``, so a zero-initialised ``w`` is not a zero scale. 0 when the source is
+    unavailable or has no such sum.
+    """
+    if cls not in _OFFSETS:
+        _OFFSETS[cls] = _source_offset(getattr(cls, "forward", None))
+    return _OFFSETS[cls]
+
+
+def _source_offset(fn: Any) -> float:
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return 0.0
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.BinOp) or not isinstance(node.op, (ast.Add, ast.Sub)):
+            continue
+        left, right = _number(node.left), _number(node.right)
+        if left is not None and left != 0 and _reads_weight(node.right) and isinstance(node.op, ast.Add):
+            return left
+        if right is not None and right != 0 and _reads_weight(node.left):
+            return right if isinstance(node.op, ast.Add) else -right
+    return 0.0
 
 
 def _eps(m: nn.Module) -> float | None:
@@ -313,8 +360,9 @@ def module_spec(m: nn.Module, kwargs: dict[str, Any] | None = None) -> Spec:
         return _act_spec(_NAMED_ACTIVATIONS[name])
     if _rms_like(m):
         attrs = {"kind": "rms", "eps": _eps(m), "affine": True}
-        if "Gemma" in type(m).__name__:
-            attrs["weight_offset"] = 1.0  # scales by (1 + weight)
+        offset = weight_offset(type(m))
+        if offset:
+            attrs["weight_offset"] = offset  # scales by (offset + weight)
         return Op.NORM, attrs
     if _conv1d_like(m):
         w = _own(m, "weight")

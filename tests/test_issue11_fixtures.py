@@ -119,3 +119,9 @@ def test_squeeze_excitation_gates_are_not_a_second_path(tmp_path: Path) -> None:
     (m,) = report["models"]
     (f,) = [f for f in m["findings"] if f["rule"] == "MC101"]
     assert f["numbers"]["depth"] == 26  # 1 + 12 x 2 + head: the SE convs only scale what bypasses them
+
+
+@pytest.mark.parametrize("name", sorted(LABELS))
+def test_no_repeated_rule_and_module(name: str, reports: dict[str, dict[str, Any]]) -> None:
+    places = [(f["rule"], f.get("module")) for f in reports[name]["findings"]]
+    assert len(places) == len(set(places)), places

@@ -53,6 +53,7 @@ FIXTURES: dict[str, tuple[dict[str, Severity], tuple[str, ...]]] = {
     "mc202_good_zero_head": ({}, ALL),
     "mc202_good_zero_init_residual": ({}, ALL),
     "mc202_good_adaln_zero": ({}, ALL),
+    "mc202_good_offset_scale": ({}, ALL),
     "mc203_bad_tied_normal": ({"MC203": W}, ("MC201", "MC202", "MC204")),
     "mc203_good_tied_gpt2": ({}, ALL),
     "mc203_good_untied_normal": ({}, ALL),

@@ -1,11 +1,14 @@
 """The forward the input check already ran, as evidence against the predictions (issue 11).
 
 The example inputs are checked with one forward pass; while it runs, :class:`capture.Measurement`
-takes the RMS of the input, of the output and of every leaf module's input. Here that measurement
-meets the prediction: the measured forward gain goes in the report beside the predicted one, and when
-they disagree by more than 10x, a finding that rests on the predicted propagation is not an error —
-it becomes a warning that shows both numbers and names the first layer whose predicted RMS left the
-observed one. With ``--meta`` there is no forward and the predictions stand alone.
+takes the RMS of the input, of the output and of every leaf module's input, and for a model small
+enough (:func:`capture.backward_is_cheap`) one backward from that same forward: the measured backward
+gain and the gradient RMS at every leaf module's input. Here that measurement meets the prediction:
+the measured gains go in the report beside the predicted ones, and when they disagree by more than
+10x, a finding that rests on the predicted propagation is not an error — it becomes a warning that
+shows both numbers and names the first layer whose predicted RMS (or gradient RMS, for a finding on
+the backward gain) left the observed one. With ``--meta`` there is no forward and the predictions
+stand alone.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 from dataclasses import replace
 from typing import NamedTuple, Sequence
 
-from modelcheck.capture import Measurement
+from modelcheck.capture import FLOAT32_MAX, Measurement
 from modelcheck.diagnostics import Finding, Metrics, Severity
 from modelcheck.ir import Graph, Op
 from modelcheck.numbers import fmt_num
@@ -22,9 +25,10 @@ from modelcheck.passes.facts import SIGNAL
 
 DISAGREE = 1.0  # decades: 10x
 DIVERGED = math.log10(3.0)  # per layer: where the predicted RMS first leaves the observed one by 3x
-FLOAT32_MAX = 3.4028234663852886e38
 # Rules whose verdict rests on the predicted propagation (not on structure alone).
 PREDICTED = frozenset({"MC102", "MC103", "MC301", "MC302", "MC303", "MC304"})
+# Of those, the ones about the gradient: weighed against the measured backward gain where there is one.
+GRADIENT = frozenset({"MC103", "MC301", "MC302"})
 
 
 class Divergence(NamedTuple):
@@ -49,37 +53,85 @@ def first_divergence(graph: Graph, measured: Measurement) -> Divergence | None:
     return None
 
 
-def measured_metrics(measured: Measurement | None) -> Metrics | None:
-    """The measured forward gain, or None; a non-finite or beyond-float32 one is not a number we measured."""
-    if measured is None:
-        return None
-    gain = measured.forward_gain
+def first_gradient_divergence(graph: Graph, measured: Measurement) -> Divergence | None:
+    """The first layer (in the backward's order, from the output) whose output's predicted gradient RMS
+    is off the observed one by 3x."""
+    for node in reversed(graph.nodes):
+        obs = measured.module_grad_rms.get(node.module_path) if node.module_path else None
+        if obs is None or not node.inputs or not (0 < obs < math.inf):
+            continue
+        src = node.inputs[0]
+        state = src.facts.get(SIGNAL)
+        if state is None or state.g <= 0:
+            continue
+        pred = math.sqrt(state.g)
+        if abs(math.log10(pred / obs)) > DIVERGED:
+            return Divergence(src.label, pred, obs)
+    return None
+
+
+def _as_measured(gain: float | None) -> float | None:
+    """A gain non-finite or beyond float32 is no number we measured: ``inf`` says it overflowed."""
     if gain is None:
         return None
-    return Metrics(forward_gain=gain if math.isfinite(gain) and gain < FLOAT32_MAX else math.inf)
+    return gain if math.isfinite(gain) and gain < FLOAT32_MAX else math.inf
+
+
+def measured_metrics(measured: Measurement | None) -> Metrics | None:
+    """The measured forward (and, where the backward ran, backward) gain, or None."""
+    if measured is None or measured.forward_gain is None:
+        return None
+    return Metrics(forward_gain=_as_measured(measured.forward_gain),
+                   backward_gain=_as_measured(measured.backward_gain))
+
+
+def _disagree(predicted: float | None, measured: float | None) -> bool | None:
+    """More than 10x apart; None when the two cannot be compared (missing, zero, overflowed)."""
+    if predicted is None or measured is None or not (predicted > 0 and measured > 0) or math.isinf(measured):
+        return None
+    return abs(math.log10(predicted) - math.log10(measured)) > DISAGREE
+
+
+def _on_backward(f: Finding) -> bool:
+    """The finding rests on the predicted backward gain (its number says so, or it is a gradient rule)."""
+    return "backward_gain" in f.numbers or (f.rule in GRADIENT and "forward_gain" not in f.numbers)
+
+
+def _why(kind: str, mf: float, pf: float, where: Divergence | None) -> str:
+    what = "gradient RMS" if kind == "backward" else "RMS"
+    why = (f"; measured {kind} gain at the example inputs {fmt_num(mf)} vs predicted {fmt_num(pf)}: the "
+           "prediction is off by more than 10x")
+    if where is not None:
+        why += (f", first at {where.layer} (predicted {what} {fmt_num(where.predicted)}, observed "
+                f"{fmt_num(where.observed)})")
+    return why + ", so this is a warning, not an error"
 
 
 def weigh(findings: Sequence[Finding], graph: Graph, predicted: Metrics, measured: Measurement | None) -> list[Finding]:
-    """Errors that rest on a predicted gain the forward contradicts (>10x) become warnings."""
+    """Errors that rest on a predicted gain the forward (or its backward) contradicts (>10x) become warnings.
+
+    A finding on the backward gain is weighed against the measured backward gain where the backward ran,
+    else against the forward gain."""
     if any(n.op is Op.DROPOUT and float(n.attrs.get("p") or 0.0) > 0 for n in graph.nodes):
         return list(findings)  # the check runs in eval mode: no dropout, the prediction has it
     seen = measured_metrics(measured)
-    pf, mf = predicted.forward_gain, seen.forward_gain if seen is not None else None
-    if pf is None or mf is None or not (pf > 0 and mf > 0) or math.isinf(mf):
+    if seen is None or measured is None:
         return list(findings)
-    if abs(math.log10(pf) - math.log10(mf)) <= DISAGREE:
-        return list(findings)
-    where = first_divergence(graph, measured) if measured is not None else None
-    why = (f"; measured forward gain at the example inputs {fmt_num(mf)} vs predicted {fmt_num(pf)}: the "
-           "prediction is off by more than 10x")
-    if where is not None:
-        why += (f", first at {where.layer} (predicted RMS {fmt_num(where.predicted)}, observed "
-                f"{fmt_num(where.observed)})")
-    why += ", so this is a warning, not an error"
+    gains = {"forward": (predicted.forward_gain, seen.forward_gain),
+             "backward": (predicted.backward_gain, seen.backward_gain)}
+    off = {kind: _disagree(p, m) for kind, (p, m) in gains.items()}
+    whys: dict[str, str] = {}
     out = []
     for f in findings:
         if f.rule in PREDICTED and f.severity is Severity.ERROR:
-            numbers = {**f.numbers, "measured_forward_gain": mf, "predicted_forward_gain": pf}
-            f = replace(f, severity=Severity.WARNING, message=f.message + why, numbers=numbers)
+            kind = "backward" if _on_backward(f) and off["backward"] is not None else "forward"
+            if off[kind]:
+                pf, mf = gains[kind]
+                assert pf is not None and mf is not None
+                if kind not in whys:
+                    where = (first_gradient_divergence if kind == "backward" else first_divergence)(graph, measured)
+                    whys[kind] = _why(kind, mf, pf, where)
+                numbers = {**f.numbers, f"measured_{kind}_gain": mf, f"predicted_{kind}_gain": pf}
+                f = replace(f, severity=Severity.WARNING, message=f.message + whys[kind], numbers=numbers)
         out.append(f)
     return out

@@ -123,7 +123,8 @@ def _lint_model(
     if meta:
         notes.append("built on the meta device: predictions use shapes and init statistics only")
     rows = None if meta else norm_rows_observation(model)  # the lipschitz pass's, taken while checking inputs
-    measurement = None if meta else capture.Measurement()  # what that forward sees, if it runs
+    # what that forward sees, if it runs (and its backward, for a model small enough: the size rule)
+    measurement = None if meta else capture.Measurement(backward=capture.backward_is_cheap(num_parameters))
     found = example.resolve(
         model, module, cand.name, specs, meta=meta, roots=roots, observe=rows,
         measure=measurement, sizes=declared_sizes(model, cand.arguments.kwargs.values()),

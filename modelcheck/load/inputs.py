@@ -259,10 +259,10 @@ def forward(model: nn.Module, inputs: tuple[Any, ...], source: str, hint: str, r
     watch = (capture.observing(model, observe.paths, observe.fn, observe.combine) if observe is not None
              else contextlib.nullcontext({}))
     seen = (capture.measuring(model, inputs, measure) if measure is not None
-            else contextlib.nullcontext(lambda out: None))
+            else contextlib.nullcontext(lambda: model(*inputs)))
     try:
-        with torch.no_grad(), capture.checking_mode(model) as plain_eval, watch as got, seen as done:
-            done(model(*inputs))
+        with torch.no_grad(), capture.checking_mode(model) as plain_eval, watch as got, seen as run:
+            run()
         if observe is not None and plain_eval:
             observe.values = {k: v for k, v in got.items() if v is not None}
     except Exception as exc:

@@ -33,6 +33,8 @@ def _zero(graph: Graph, name: str | None) -> bool:
 
 def _member(graph: Graph, node: Node) -> str | None:
     """The zero parameter that makes ``node``'s output zero (or a zero gate), if any."""
+    if node.op is Op.NORM and node.attrs.get("weight_offset"):
+        return None  # scales by offset + weight (Gemma's 1 + w): a zero weight is a unit scale
     if node.op in WEIGHT_OPS or node.op is Op.NORM:
         name = node.params.get("weight")
         return name if _zero(graph, name) and graph.parameters.get(name) is not None else None
@@ -59,6 +61,8 @@ def _role(node: Node) -> str | None:
             if u.name in seen:
                 continue
             seen.add(u.name)
+            if u.op in (Op.ADD, Op.SUB) and _scalar(u) and u.attrs["scalar"] != 0:
+                continue  # c + zero is no zero (Gemma's 1 + w, adaLN's 1 + scale): nothing gated here
             if u.op in _PASS or (u.op in (Op.MUL, Op.DIV, Op.ADD, Op.SUB) and _scalar(u)):
                 frontier.append(u)
             elif u.op is Op.OUTPUT:

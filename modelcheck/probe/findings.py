@@ -110,17 +110,17 @@ def _sharpness_words(report: SharpnessReport, lr: float) -> tuple[str, str, floa
 
 
 def stability_finding(report: SharpnessReport | None, lr: float, optimizer: str) -> Finding | None:
-    """MC902 when the sharpness stays above the threshold while the loss rises (THEORY §6)."""
+    """MC902 when the sharpness stays above the threshold while the loss rises (THEORY §6).
+
+    It says what the probe measured at its own lr, never a "largest stable lr": the sharpness cannot
+    back one (``stability.py``)."""
     if report is None or report.verdict != "unstable":
         return None
     what, bound, top = _sharpness_words(report, lr)
-    numbers = {"sharpness": top, "threshold": report.threshold, "lr": lr}
-    message = f"unstable learning rate: {what} {fmt_num(top)} > {bound}"
-    if report.largest_stable_lr:
-        numbers["largest_stable_lr"] = report.largest_stable_lr
-        message += f"; largest stable lr ~ {fmt_num(report.largest_stable_lr)}"
-    return _finding(UNSTABLE_LR, message, numbers=numbers,
-                    fix=f"lower the {optimizer} learning rate below {fmt_num(report.largest_stable_lr)}, or warm it up")
+    message = (f"unstable learning rate: {what} {fmt_num(top)} > {bound} while the loss rose "
+               f"({optimizer}, lr {fmt_num(lr)})")
+    return _finding(UNSTABLE_LR, message, numbers={"sharpness": top, "threshold": report.threshold, "lr": lr},
+                    fix=f"lower the {optimizer} learning rate below {fmt_num(lr)} (try 3-10x lower), or warm it up")
 
 
 def stability_note(report: SharpnessReport | None, lr: float) -> str | None:

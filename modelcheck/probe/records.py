@@ -103,7 +103,6 @@ class SharpnessReport:
     kind: str  # "hessian" (SGD: 2/lr, heavy ball (2+2b)/lr) | "preconditioned" (Adam: (2+2b1)/((1-b1) lr))
     threshold: float
     checks: tuple[SharpnessCheck, ...]
-    largest_stable_lr: float | None  # threshold constant / largest measured value
     verdict: str  # "stable" | "edge" | "unstable" | "unknown"
     method: str = "autograd"  # "autograd" (double backward) | "finite-difference"
 

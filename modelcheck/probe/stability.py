@@ -10,7 +10,10 @@ ball: 2 + 2 beta); Adam's analogue is the preconditioned sharpness against (2 + 
             falls (an early check above it alone is Adam's usual first-steps transient, v_hat ~ g^2);
 - stable    below.
 
-The largest stable lr is the threshold constant over the last measured lambda (the current curvature).
+No largest stable lr is derived from lambda: Adam's preconditioned sharpness adapts to the lr it runs at
+(it settles near 38/lr, Cohen et al. 2022), so the constant over lambda reads back about the probe's own lr.
+Measured on the corpora (``benchmarks/lr_truth.py``, ``benchmarks/lr_truth.json``) it was 1.7e-4x to 8x
+the largest lr that trained; the probe reports only what it measured.
 """
 
 from __future__ import annotations
@@ -113,8 +116,6 @@ class SharpnessTracker:
         if not self.steps:
             return None
         values = [c.value for c in self.checks if math.isfinite(c.value)]
-        now = values[-1] if values else None
-        stable_lr = self.constant / now if now and now > 0 else None
         if not values:
             verdict = "unknown"
         else:
@@ -125,4 +126,4 @@ class SharpnessTracker:
                 verdict = "edge"
             else:
                 verdict = "stable"
-        return SharpnessReport(self.kind, self.threshold, tuple(self.checks), stable_lr, verdict, self.method)
+        return SharpnessReport(self.kind, self.threshold, tuple(self.checks), verdict, self.method)

@@ -70,6 +70,8 @@ def _degenerate(graph: Graph, node: Node) -> ParamInfo | None:
         v = param_info(graph, node.params.get("weight"))
         return v if v is not None and v.trainable and v.degenerate else None
     if node.op is Op.NORM:  # γ = 1 is the default; only a zero scale kills the signal
+        if node.attrs.get("weight_offset"):  # Gemma: the scale is 1 + γ, so γ = 0 is a unit scale
+            return None
         v = param_info(graph, node.params.get("weight"))
         return v if v is not None and v.trainable and v.is_zero else None
     return None
