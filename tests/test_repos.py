@@ -48,9 +48,11 @@ def _skip_lines_per_file(report: dict[str, Any]) -> dict[str, int]:
 
 
 def _assert_exit_by_findings(code: int, report: dict[str, Any]) -> None:
+    """Exit 0/1 by the findings only, and at most one skip line per file."""
     assert report["summary"]["tool_errors"] == 0, report
     errors = report["summary"]["errors"]
     assert code == (1 if errors else 0)
+    assert all(c == 1 for c in _skip_lines_per_file(report).values()), report["messages"]
 
 
 def test_config_dataclasses_default_configs_and_block_sizes(tmp_path: Path) -> None:
@@ -79,9 +81,10 @@ def test_registered_kwargs_factories_smallest_variant_without_importing_twice(tm
 
 
 def test_all_variants_lints_every_factory(tmp_path: Path) -> None:
-    code, report, _ = _lint(tmp_path, "factories", "--all-variants")
+    code, report, root = _lint(tmp_path, "factories", "--all-variants")
     _assert_exit_by_findings(code, report)
     assert set(_analysed(report)) == {"convnext_atto", "convnext_small"}
+    _no_sentinel(root)
 
 
 def test_module_named_like_its_package(tmp_path: Path) -> None:
@@ -138,6 +141,8 @@ def test_a_default_config_too_big_for_memory_is_linted_on_meta(tmp_path: Path) -
     assert set(ok) == {"BigLM"}
     assert ok["BigLM"]["num_parameters"] > 10**10
     assert any("meta" in n and "memory" in n for n in ok["BigLM"]["notes"])
+    assert sum(n.startswith("built on the meta device") for n in ok["BigLM"]["notes"]) == 1  # said once
+    _no_sentinel(root)
 
 
 def test_a_run_that_finds_models_but_analyses_none_fails(tmp_path: Path) -> None:
