@@ -213,3 +213,20 @@ def test_missing_packages_are_one_grouped_line_listing_every_missing_import(tmp_
     assert line.severity.value == "error" and report.tool_errors == 1
     assert line.message.startswith("missing packages: mc_absent_a, mc_absent_b, mc_absent_c (needed by 2 files")
     assert "mc_optional" not in line.message  # guarded by try/except ImportError
+
+
+def test_several_unbuildable_classes_are_one_line_and_verbose_says_how_to_build_each(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "heads.py").write_text(
+        "from torch import nn\n\n\nclass Head(nn.Module):\n    def __init__(self, dim: int) -> None:\n"
+        "        super().__init__()\n        self.fc = nn.Linear(dim, 2)\n\n\n"
+        "class Tail(nn.Module):\n    def __init__(self, width: int, depth: int) -> None:\n"
+        "        super().__init__()\n        self.fc = nn.Linear(width, depth)\n"
+    )
+    (line,) = _in_process(root).messages  # one line for the file ...
+    assert line.skip and line.skipped == ("Head", "Tail")
+    assert line.message == "skipped Head (dim), Tail (width, depth): constructor arguments needed (--verbose says how to give them)"
+    detailed = _in_process(root, verbose=True).messages  # ... and with --verbose, how to configure each
+    assert [m.skipped for m in detailed] == [("Head",), ("Tail",)]
+    assert "[tool.modelcheck.models.Tail] kwargs = { width = ..., depth = ... }" in detailed[1].message
