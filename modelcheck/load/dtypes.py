@@ -48,8 +48,8 @@ class DtypeError(InputError):
 
 
 class _Stop(Exception):
-    def __init__(self, mismatch: Mismatch) -> None:
-        super().__init__(mismatch.layer)
+    def __init__(self, mismatch: Mismatch | None) -> None:
+        super().__init__(mismatch.layer if mismatch is not None else "every input reached its first layer")
         self.mismatch = mismatch
 
 
@@ -84,13 +84,17 @@ def _which(arg: torch.Tensor, inputs: Sequence[Any], takes: str) -> int | None:
 
 
 @contextmanager
-def watching(model: nn.Module, inputs: Sequence[Any]) -> Iterator[None]:
-    """Within: the first input reaching a layer of the wrong dtype raises :class:`_Stop` (see :func:`stopped`)."""
-    if not any(isinstance(t, torch.Tensor) for t in inputs):
+def watching(model: nn.Module, inputs: Sequence[Any], *, until_all_seen: bool = False) -> Iterator[None]:
+    """Within: the first input reaching a layer of the wrong dtype raises :class:`_Stop` (see
+    :func:`stopped`). ``until_all_seen``: the forward also stops (``_Stop`` without a mismatch) once
+    every input tensor has reached a layer, when only the dtypes are wanted (a 70B model on meta)."""
+    tensors = {id(t) for t in inputs if isinstance(t, torch.Tensor)}
+    if not tensors:
         yield
         return
     names = {id(m): path for path, m in model.named_modules()}
     handles = []
+    seen: set[int] = set()
 
     def hook(m: nn.Module, args: tuple[Any, ...]) -> None:
         takes = _takes(m)
@@ -102,6 +106,10 @@ def watching(model: nn.Module, inputs: Sequence[Any]) -> Iterator[None]:
                 if i is not None:
                     rows = getattr(m, "num_embeddings", None) if takes == "integer ids" else None
                     raise _Stop(Mismatch(i, names.get(id(m), "?") or "(the model itself)", type(m).__name__, takes, rows))
+        if until_all_seen:
+            seen.update(id(a) for a in args if id(a) in tensors)
+            if seen == tensors:
+                raise _Stop(None)
 
     for m in model.modules():
         if _takes(m) is not None:
@@ -115,10 +123,11 @@ def watching(model: nn.Module, inputs: Sequence[Any]) -> Iterator[None]:
 
 def stopped(exc: BaseException) -> Mismatch | None:
     """The mismatch that ended a forward, if that is what ended it."""
-    while exc is not None:
-        if isinstance(exc, _Stop):
-            return exc.mismatch
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, _Stop):
+            return cause.mismatch
+        cause = cause.__cause__ or cause.__context__
     return None
 
 

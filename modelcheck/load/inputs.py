@@ -262,7 +262,7 @@ def check_dtypes(model: nn.Module, inputs: tuple[Any, ...], hint: str, roots: tu
     """On the meta device, where nothing else would say it: raise the :class:`dtypes.DtypeError` of an
     input the model cannot take. Any other failure is left to the trace."""
     try:
-        with torch.no_grad(), capture.checking_mode(model), dtypes.watching(model, inputs):
+        with torch.no_grad(), capture.checking_mode(model), dtypes.watching(model, inputs, until_all_seen=True):
             model(*inputs)
     except Exception as exc:
         where = where_raised(exc.__traceback__, roots)
