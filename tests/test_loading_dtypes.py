@@ -186,3 +186,31 @@ def test_cli_on_meta_reports_the_parameter_not_a_zero_lipschitz_bound(tmp_path: 
     (model,) = json.loads(proc.stdout)["models"]
     assert model["status"] != "ok" and model["error"]["code"] == "inputs"
     assert "input `x` of `Net.forward` is int64 (4, 16) but the first layer `a` (Linear) takes float" in model["error"]["message"]
+
+
+class MaskedAttention(nn.Module):
+    """A bool mask passed positionally to MultiheadAttention is no input of the wrong dtype."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x, mask)[0]
+
+
+class Bag(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bag = nn.EmbeddingBag(10, 4, mode="sum")
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return self.bag(ids, offsets, weights)
+
+
+@pytest.mark.parametrize("meta", [False, True], ids=["built", "meta"])
+def test_masks_offsets_and_per_sample_weights_are_not_checked_as_data(meta: bool) -> None:
+    masked = _module(example_inputs=lambda: (torch.randn(2, 5, 8), torch.zeros(2, 5, dtype=torch.bool)))
+    _given(_build(MaskedAttention, meta), masked, (), meta)
+    bag = _module(example_inputs=lambda: (torch.tensor([1, 2, 3, 4]), torch.tensor([0, 2]), torch.rand(4)))
+    _given(_build(Bag, meta), bag, (), meta)

@@ -26,6 +26,8 @@ _FLOAT_LAYERS: tuple[type[nn.Module], ...] = (
     nn.RNNBase, nn.MultiheadAttention,
 )
 _ID_LAYERS: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
+# How many leading positional arguments are data (the rest: masks, offsets, per-sample weights, states).
+_DATA_ARGS: dict[type[nn.Module] | None, int] = {nn.Bilinear: 2, nn.MultiheadAttention: 3}
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def watching(model: nn.Module, inputs: Sequence[Any], *, until_all_seen: bool = 
         takes = _takes(m)
         if takes is None:
             return
-        for a in args:
+        for a in args[:_DATA_ARGS.get(_stock(m, _FLOAT_LAYERS + _ID_LAYERS), 1)]:  # not masks, offsets, weights
             if isinstance(a, torch.Tensor) and not _fits(a, takes):
                 i = _which(a, inputs, takes)
                 if i is not None:
