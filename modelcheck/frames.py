@@ -35,6 +35,11 @@ _INSTALLED = re.compile(r"[\\/](site|dist)-packages[\\/]")
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 
 
+def is_installed(path: str) -> bool:
+    """A file of an installed package (``site-packages``/``dist-packages``, a virtualenv's too)."""
+    return _INSTALLED.search(path) is not None
+
+
 def is_user_file(filename: str) -> bool:
     """The one test of "the user's code": a real file outside the standard library, torch, modelcheck and
     every installed package (a virtualenv inside the project is still library code)."""
@@ -44,7 +49,7 @@ def is_user_file(filename: str) -> bool:
             hit = False
         else:
             path = os.path.abspath(filename)
-            hit = not any(path.startswith(d) for d in _LIBRARY) and not _INSTALLED.search(path)
+            hit = not any(path.startswith(d) for d in _LIBRARY) and not is_installed(path)
         _USER[filename] = hit
     return hit
 

@@ -295,3 +295,31 @@ def test_bounds_option_is_validated(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text(_model("M"))
     result = _run("lint", str(tmp_path / "m.py"), "--config", str(tmp_path / "pyproject.toml"))
     assert result.exit_code == 2 and "bounds must be one of fast, tight" in result.output
+
+
+def test_text_piped_to_a_file_keeps_error_lines_and_hints_whole(tmp_path: Path) -> None:
+    """Off a terminal (a CI log, ``> report.txt``) an error line is one line, however narrow the
+    console rich would assume, and the summary counts analysed, failed and skipped apart."""
+    (tmp_path / "pyproject.toml").write_text("[tool.modelcheck.models.IdsIntoFloat]\ninput-shapes = ['int64:4,16']\n")
+    deep = tmp_path / "models" / "a_rather_long_package_name" / "and_a_subpackage"
+    deep.mkdir(parents=True)
+    (deep / "ids_into_float_model.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass IdsIntoFloat(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.fc = nn.Linear(16, 4)\n\n    def forward(self, x):\n"
+        "        return self.fc(x)\n"
+    )
+    (tmp_path / "healthy.py").write_text(_model("Healthy"))
+    report = tmp_path / "report.txt"
+    with report.open("w") as out:  # a real pipe-like stdout, not a terminal, with a narrow COLUMNS
+        proc = subprocess.run(
+            [sys.executable, "-m", "modelcheck", "lint", "."], cwd=tmp_path, stdout=out, stderr=subprocess.PIPE,
+            text=True, timeout=300, env={**os.environ, "MODELCHECK_NO_CACHE": "1", "COLUMNS": "60"},
+        )
+    assert proc.returncode == 2, proc.stderr
+    lines = report.read_text().splitlines()
+    (error,) = [line for line in lines if ": IdsIntoFloat: error [inputs]: " in line]
+    assert len(error) > 60
+    assert error.endswith("(fix --input-shape or input-shapes in the config)")
+    assert "input `x` of `IdsIntoFloat.forward` is int64 (4, 16) but the first layer `fc` (Linear) takes float" in error
+    assert any(line.startswith("2 models, ") and line.endswith("; 1 analysed, 1 failed, 0 files skipped; 1 tool error")
+               for line in lines), lines

@@ -194,6 +194,31 @@ def test_build_constructs_seeded_and_reports_constructor_problems(tmp_path: Path
             build(bad, {}, meta=False, sites=_nosites, roots=roots)
 
 
+def test_build_hint_offers_the_call_form_for_a_config_class_parameter(tmp_path: Path) -> None:
+    src = _write(
+        tmp_path / "model.py",
+        """\
+        from dataclasses import dataclass
+        from torch import nn
+
+        @dataclass
+        class Cfg:
+            width: int
+
+        class Net(nn.Module):
+            def __init__(self, cfg: Cfg):
+                super().__init__()
+                self.l = nn.Linear(cfg.width, cfg.width)
+        """,
+    )
+    with imported(src) as module:
+        with pytest.raises(ConstructorError) as info:  # as --model Net would, with nothing configured
+            build(Candidate("Net", "class", module.Net, 7), {}, meta=False, sites=_nosites, roots=(tmp_path.resolve(),))
+    hint = str(info.value)
+    assert 'kwargs = { cfg = { call = "Cfg", kwargs = { ... } } }' in hint and 'build = "Net(...)"' in hint
+    assert "--model-kwargs" not in hint  # a JSON dict would reach the constructor as a dict
+
+
 def test_a_build_out_of_memory_is_retried_on_meta(tmp_path: Path) -> None:
     src = _write(
         tmp_path / "model.py",

@@ -104,3 +104,15 @@ def test_descriptions(doc: str, short: str, full: str) -> None:
 def test_rule_family() -> None:
     assert rule_family(rc.fake_rule()) == "signal"
     assert rule_family(replace(rc.fake_rule(), origin="my_plugin")) is None
+
+
+def test_rule_docs_never_refer_to_documents_the_user_does_not_have() -> None:
+    """`modelcheck rule` prints a rule's docs to users who have no SPEC.md, THEORY.md or DESIGN.md."""
+    import re
+
+    from modelcheck.registry import load_rules
+
+    rules = load_rules().rules
+    assert len(rules) > 10
+    internal = re.compile(r"\b(SPEC|THEORY|DESIGN|STYLE)\b|shared/")
+    assert [r.code for r in rules if internal.search(r.doc)] == []

@@ -11,6 +11,7 @@ import render_cases as rc
 from rich.console import Console
 
 from modelcheck.diagnostics import (
+    FileMessage,
     Finding,
     Metrics,
     ModelReport,
@@ -46,10 +47,37 @@ def only(*models: ModelReport) -> RunReport:
 def test_plain_output_has_no_escape_codes_and_fits_the_width() -> None:
     out = render(rc.FULL)
     assert "\x1b[" not in out
-    # file-level lines and the summary are not wrapped off a terminal (hints stay copy-pasteable)
-    messages = {f"{m.file}: {m.severity.value}: {m.message}" for m in rc.FULL.messages}
-    assert messages <= set(out.splitlines())
-    assert max(len(line) for line in out.splitlines() if line not in messages and line != out.splitlines()[-1]) <= 100
+    # file-level lines, error lines, notes and the summary are not wrapped off a terminal (hints stay
+    # copy-pasteable); everything else fits the width
+    whole = {f"{m.file}: {m.severity.value}: {m.message}" for m in rc.FULL.messages}
+    whole |= {f"{m.file}: {m.model}: error [{m.error.code}]: {m.error.message}" for m in rc.FULL.models if m.error}
+    whole |= {f"  note: {n}" for m in rc.FULL.models for n in m.notes}
+    assert whole <= set(out.splitlines())
+    summary = next(line for line in out.splitlines() if line.startswith(f"{len(rc.FULL.models)} models, "))
+    assert max(len(line) for line in out.splitlines() if line not in whole | {summary}) <= 100
+
+
+LONG_HINT = (
+    "input `x` of `Net.forward` is int64 (4, 16) but the first layer `fc` (Linear) takes float at "
+    "models/some/deeply/nested/package/net.py:14 (fix --input-shape or input-shapes in the config)"
+)
+LONG_ERROR = replace(rc.BROKEN, error=replace(rc.BROKEN.error, code="inputs", message=LONG_HINT))  # type: ignore[arg-type]
+LONG_NOTE = replace(rc.CLEAN, notes=(f"no example inputs: {LONG_HINT}; add an example_inputs() method or function",))
+
+
+@pytest.mark.parametrize("model", [LONG_ERROR, LONG_NOTE], ids=["error", "note"])
+def test_error_lines_and_notes_do_not_wrap_off_a_terminal(model: ModelReport) -> None:
+    line = (f"{model.file}: {model.model}: error [inputs]: {LONG_HINT}" if model.error
+            else f"  note: {model.notes[0]}")
+    assert len(line) > 100
+    plain = render(only(model), width=100)
+    assert line in plain.splitlines()  # one whole line: the hint can be copied
+    assert plain.count(LONG_HINT) == 1
+    # a terminal still wraps them to its width
+    coloured = ANSI.sub("", render(only(model), width=100, colour=True))
+    assert line not in coloured.splitlines()
+    assert max(len(x.rstrip()) for x in coloured.splitlines()) <= 100
+    assert " ".join(line.split()) in " ".join(coloured.split())
 
 
 def test_colour_only_repeats_the_words() -> None:
@@ -150,6 +178,10 @@ def test_measured_profile_rows() -> None:
         assert row in out
 
 
+SKIP = FileMessage("examples/blocks.py", Severity.INFO, "skipped class Configurable: needs arguments",
+                   skipped=("Configurable",), skip=True)
+
+
 def test_notes_and_tool_error_line() -> None:
     out = render(rc.FULL)
     assert f"note: {rc.MIXED.notes[0]}" in out
@@ -168,14 +200,20 @@ def test_file_message() -> None:
 @pytest.mark.parametrize(
     ("report", "summary"),
     [
-        (rc.FULL, "4 models, 2 errors, 1 warning, 2 infos in 5 files; 1 tool error; 2 suppressed"),
-        (only(rc.CLEAN), "1 model, 0 errors, 0 warnings, 0 infos in 1 file"),
-        (RunReport(), "0 models, 0 errors, 0 warnings, 0 infos in 0 files"),
+        (rc.FULL, "4 models, 2 errors, 1 warning, 2 infos in 5 files; 3 analysed, 1 failed, 0 files skipped; "
+                  "1 tool error; 2 suppressed"),
+        (only(rc.CLEAN), "1 model, 0 errors, 0 warnings, 0 infos in 1 file; 1 analysed, 0 failed, 0 files skipped"),
+        (RunReport(), "0 models, 0 errors, 0 warnings, 0 infos in 0 files; 0 analysed, 0 failed, 0 files skipped"),
+        (RunReport(models=(rc.CLEAN,), messages=(SKIP, replace(SKIP, message="not imported: top-level code at line 3"))),
+         "1 model, 0 errors, 0 warnings, 0 infos in 2 files; 1 analysed, 0 failed, 1 file skipped"),
+        (RunReport(messages=(SKIP,)),
+         "0 models, 0 errors, 0 warnings, 0 infos in 1 file; 0 analysed, 0 failed, 1 file skipped; "
+         "model classes were found but none was analysed"),
     ],
 )
 def test_summary(report: RunReport, summary: str) -> None:
     out = render(report)
-    assert summary in out
+    assert summary in out.splitlines()  # one whole line, the same whatever was or was not skipped
     # the counts come from the report, not from the renderer's own bookkeeping
     assert f"{report.count(Severity.ERROR)} error" in summary
 
@@ -192,7 +230,7 @@ def test_findings_of_a_failed_model_still_shown() -> None:
     partial = replace(rc.BROKEN, findings=rc.FINDINGS[:1])
     out = render(only(partial))
     assert "error [constructor]" in out and rc.FINDINGS[0].rule in out
-    assert "1 model, 1 error, 0 warnings, 0 infos in 1 file; 1 tool error" in out
+    assert "1 model, 1 error, 0 warnings, 0 infos in 1 file; 0 analysed, 1 failed, 0 files skipped; 1 tool error" in out
 
 
 BOUNDS = tuple(

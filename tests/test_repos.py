@@ -48,9 +48,11 @@ def _skip_lines_per_file(report: dict[str, Any]) -> dict[str, int]:
 
 
 def _assert_exit_by_findings(code: int, report: dict[str, Any]) -> None:
+    """Exit 0/1 by the findings only, and at most one skip line per file."""
     assert report["summary"]["tool_errors"] == 0, report
     errors = report["summary"]["errors"]
     assert code == (1 if errors else 0)
+    assert all(c == 1 for c in _skip_lines_per_file(report).values()), report["messages"]
 
 
 def test_config_dataclasses_default_configs_and_block_sizes(tmp_path: Path) -> None:
@@ -79,9 +81,10 @@ def test_registered_kwargs_factories_smallest_variant_without_importing_twice(tm
 
 
 def test_all_variants_lints_every_factory(tmp_path: Path) -> None:
-    code, report, _ = _lint(tmp_path, "factories", "--all-variants")
+    code, report, root = _lint(tmp_path, "factories", "--all-variants")
     _assert_exit_by_findings(code, report)
     assert set(_analysed(report)) == {"convnext_atto", "convnext_small"}
+    _no_sentinel(root)
 
 
 def test_module_named_like_its_package(tmp_path: Path) -> None:
@@ -138,6 +141,8 @@ def test_a_default_config_too_big_for_memory_is_linted_on_meta(tmp_path: Path) -
     assert set(ok) == {"BigLM"}
     assert ok["BigLM"]["num_parameters"] > 10**10
     assert any("meta" in n and "memory" in n for n in ok["BigLM"]["notes"])
+    assert sum(n.startswith("built on the meta device") for n in ok["BigLM"]["notes"]) == 1  # said once
+    _no_sentinel(root)
 
 
 def test_a_run_that_finds_models_but_analyses_none_fails(tmp_path: Path) -> None:
@@ -208,3 +213,20 @@ def test_missing_packages_are_one_grouped_line_listing_every_missing_import(tmp_
     assert line.severity.value == "error" and report.tool_errors == 1
     assert line.message.startswith("missing packages: mc_absent_a, mc_absent_b, mc_absent_c (needed by 2 files")
     assert "mc_optional" not in line.message  # guarded by try/except ImportError
+
+
+def test_several_unbuildable_classes_are_one_line_and_verbose_says_how_to_build_each(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "heads.py").write_text(
+        "from torch import nn\n\n\nclass Head(nn.Module):\n    def __init__(self, dim: int) -> None:\n"
+        "        super().__init__()\n        self.fc = nn.Linear(dim, 2)\n\n\n"
+        "class Tail(nn.Module):\n    def __init__(self, width: int, depth: int) -> None:\n"
+        "        super().__init__()\n        self.fc = nn.Linear(width, depth)\n"
+    )
+    (line,) = _in_process(root).messages  # one line for the file ...
+    assert line.skip and line.skipped == ("Head", "Tail")
+    assert line.message == "skipped Head (dim), Tail (width, depth): constructor arguments needed (--verbose says how to give them)"
+    detailed = _in_process(root, verbose=True).messages  # ... and with --verbose, how to configure each
+    assert [m.skipped for m in detailed] == [("Head",), ("Tail",)]
+    assert "[tool.modelcheck.models.Tail] kwargs = { width = ..., depth = ... }" in detailed[1].message

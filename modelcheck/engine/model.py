@@ -120,8 +120,12 @@ def _lint_model(
     if not meta:
         loading.check_weights(model)
     gc.freeze()  # the model lives until the report is made
-    if meta:
-        notes.append("built on the meta device: predictions use shapes and init statistics only")
+    if meta:  # said once: the size-first and out-of-memory notes already say why
+        said = next((i for i, n in enumerate(notes) if n.startswith("built on the meta device")), None)
+        if said is None:
+            notes.append("built on the meta device: predictions use shapes and init statistics only")
+        else:
+            notes[said] += "; predictions use shapes and init statistics only"
     rows = None if meta else norm_rows_observation(model)  # the lipschitz pass's, taken while checking inputs
     # what that forward sees, if it runs (and its backward, for a model small enough: the size rule)
     measurement = None if meta else capture.Measurement(backward=capture.backward_is_cheap(num_parameters))

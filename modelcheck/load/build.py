@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from modelcheck.errors import ConstructorError, ImportFileError, MissingPackageError, WeightsError
-from modelcheck.frames import where_raised
+from modelcheck.frames import is_installed, where_raised
 from modelcheck.load.arguments import required, type_hints
 from modelcheck.load.discovery import SourceFile, package_root
 from modelcheck.load.modname import plan
@@ -173,7 +174,7 @@ def _local_modules(names: set[str], roots: tuple[Path, ...]) -> list[str]:
     for n in names:
         mod = sys.modules.get(n)
         file = getattr(mod, "__file__", None) or next(iter(getattr(mod, "__path__", None) or []), None)
-        if not file or "site-packages" in file or "dist-packages" in file:
+        if not file or is_installed(file):
             continue  # an installed library, even one living in a venv inside the user's folder
         if n.partition(".")[0] not in ("modelcheck", "modelcheck_rules") and any(
             Path(file).resolve().is_relative_to(r) for r in roots
@@ -227,7 +228,7 @@ def build(
     if needed:
         raise ConstructorError(
             f"{cand.name} needs constructor arguments ({', '.join(needed)})",
-            hint=configure_hint(cand.name, needed),
+            hint=configure_hint(cand.name, needed, cand.obj, inspect.getmodule(cand.obj)),
         )
     try:
         model, recorded, inits = _build_once(cand, kwargs, meta, sites, roots)

@@ -26,6 +26,7 @@ from modelcheck import capture
 from modelcheck.config.settings import InputSpec
 from modelcheck.errors import ForwardError, InputError
 from modelcheck.frames import where_raised
+from modelcheck.load import dtypes
 from modelcheck.load.build import one_line
 from modelcheck.load.signature import Sizes, by_role, plan_signature, spatial_size, token_count
 
@@ -50,14 +51,14 @@ class Inputs:
     unchecked_hint: str | None = None  # given, not yet run: :func:`diagnose` after a failed trace
 
 
-def describe(inputs: Sequence[Any]) -> str:
-    """``(8, 64)``; ``(8, 64), int64 (8, 32)`` for several; non-tensors by type."""
+def describe(inputs: Sequence[Any], *, dtype: bool = False) -> str:
+    """``(8, 64)``; ``(8, 64), int64 (8, 32)`` for several; non-tensors by type. ``dtype``: float32 too."""
     parts = []
     for t in inputs:
         if isinstance(t, torch.Tensor):
             dims = "(" + ", ".join(map(str, t.shape)) + ("," if t.dim() == 1 else "") + ")"
-            dtype = str(t.dtype).removeprefix("torch.")
-            parts.append(dims if dtype == "float32" else f"{dtype} {dims}")
+            name = str(t.dtype).removeprefix("torch.")
+            parts.append(dims if name == "float32" and not dtype else f"{name} {dims}")
         else:
             parts.append(type(t).__name__)
     return ", ".join(parts)
@@ -83,22 +84,39 @@ def resolve(
     if explicit is not None:
         tensors, source, hint = explicit
         tensors = _to_device(tensors, meta)
+        if meta:  # the meta device takes int ids into a float layer without a word: "Lipschitz bound 0"
+            check_dtypes(model, tensors, hint, roots)
         if observe is None:  # the trace runs them anyway: a separate check only costs a forward
             return Inputs(tensors, source, unchecked_hint=hint)
         forward(model, tensors, source, hint, roots, observe, measure)
         return Inputs(tensors, source)
     failures: list[str] = []
+    retyped: set[int] = set()
     sizes = sizes if sizes is not None else Sizes()
     spatial, tokens = spatial_size(model, sizes, SPATIAL), token_count(sizes, TOKENS)
     for tensors, source in _by_signature(model, sizes, spatial, tokens):
         tensors = _to_device(tensors, meta)
-        try:
-            forward(model, tensors, source, "", roots, observe, measure)
-        except InputError as exc:  # a wrong guess: try the next one
-            failures.append(exc.message)
-            continue
-        # A ForwardError (NameError, NotImplementedError, ...) is the forward's own bug: it propagates.
-        return Inputs(tensors, source)
+        for _ in range(len(tensors) + 1):  # an input of the wrong dtype is redrawn in the layer's, once each
+            try:
+                forward(model, tensors, source, "", roots, observe, measure)
+            except dtypes.DtypeError as exc:
+                failures.append(exc.message)
+                i = exc.mismatch.index
+                if i in retyped or not isinstance(tensors[i], torch.Tensor):
+                    break
+                retyped.add(i)
+                tensors = (*tensors[:i], dtypes.retyped(tensors[i], exc.mismatch), *tensors[i + 1:])
+                names = [dtypes.parameter_name(model, j) for j in range(len(tensors))]
+                roles = ", ".join(f"{n} {describe((t,))}" for n, t in zip(names, tensors))
+                again = ", ".join(names[j] for j in sorted(retyped))
+                source = f"from forward's signature: {roles} ({again} in the dtype of the first layer taking it)"
+                continue
+            except InputError as exc:  # a wrong guess: try the next one
+                failures.append(exc.message)
+                break
+            # A ForwardError (NameError, NotImplementedError, ...) is the forward's own bug: it propagates.
+            return Inputs(tensors, source)
+        retyped.clear()
     why = failures[0] if failures else "no example_inputs() and no first layer to infer a shape from"
     return Inputs(
         None,
@@ -240,6 +258,24 @@ def _guess(m: nn.Module, spatial: int, tokens: int) -> tuple[torch.Tensor, ...] 
     return None
 
 
+def check_dtypes(model: nn.Module, inputs: tuple[Any, ...], hint: str, roots: tuple[Path, ...]) -> None:
+    """On the meta device, where nothing else would say it: raise the :class:`dtypes.DtypeError` of an
+    input the model cannot take. Any other failure is left to the trace."""
+    try:
+        with torch.no_grad(), capture.checking_mode(model), dtypes.watching(model, inputs, until_all_seen=True):
+            model(*inputs)
+    except Exception as exc:
+        where = where_raised(exc.__traceback__, roots)
+        _raise_mismatch(model, inputs, exc, f" at {where}" if where else "", hint)
+
+
+def _raise_mismatch(model: nn.Module, inputs: tuple[Any, ...], exc: BaseException, at: str, hint: str) -> None:
+    found = dtypes.stopped(exc)
+    if found is not None:
+        text = dtypes.message(model, found, describe(inputs[found.index:found.index + 1], dtype=True), at)
+        raise dtypes.DtypeError(text, hint=hint, mismatch=found) from exc
+
+
 def diagnose(model: nn.Module, found: Inputs, roots: tuple[Path, ...]) -> None:
     """After no tracer could follow the forward: if inputs were never checked, run them once so a
     failing forward gets its one-line error (file:line, input or forward error) rather than the
@@ -261,13 +297,15 @@ def forward(model: nn.Module, inputs: tuple[Any, ...], source: str, hint: str, r
     seen = (capture.measuring(model, inputs, measure) if measure is not None
             else contextlib.nullcontext(lambda: model(*inputs)))
     try:
-        with torch.no_grad(), capture.checking_mode(model) as plain_eval, watch as got, seen as run:
+        with (torch.no_grad(), capture.checking_mode(model) as plain_eval, watch as got, seen as run,
+              dtypes.watching(model, inputs)):
             run()
         if observe is not None and plain_eval:
             observe.values = {k: v for k, v in got.items() if v is not None}
     except Exception as exc:
         where = where_raised(exc.__traceback__, roots)
         at = f" at {where}" if where else ""
+        _raise_mismatch(model, inputs, exc, at, hint or f"inputs {source}; pass --input-shape")
         what = f"forward failed with inputs of shape {describe(inputs)}{at}: {one_line(exc)}"
         if isinstance(exc, NotImplementedError):
             raise ForwardError(what, hint="the model's forward is not implemented: is this an abstract base class?") from exc

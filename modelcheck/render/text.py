@@ -54,12 +54,13 @@ def render_text(
     for msg in report.messages:
         messages[msg.file].append(msg)
         files.append(msg.file)
+    flat = not console.is_terminal  # a log or a pipe: error lines, notes and hints stay whole, copy-pasteable
     for file in dict.fromkeys(files):
         for m in models[file]:
-            console.print(ModelView(m, verbose=verbose))
+            print_model(console, m, verbose=verbose, flat=flat)
             console.print()
-        for msg in messages[file]:  # one line each where it is not a terminal: hints stay copy-pasteable
-            console.print(file_message_line(msg), soft_wrap=not console.is_terminal)
+        for msg in messages[file]:
+            console.print(file_message_line(msg), soft_wrap=flat)
         if messages[file]:
             console.print()
     findings = [f for m in report.models for f in m.findings]
@@ -67,22 +68,36 @@ def render_text(
         for line in legend(findings, rules):
             console.print(line)
         console.print()
-    console.print(summary_line(report), soft_wrap=not console.is_terminal)
+    console.print(summary_line(report), soft_wrap=flat)
     if findings and not verbose:
         console.print(Text("`modelcheck rule CODE` explains a rule", NOTE_STYLE))
 
 
-class ModelView:
-    """One model: an error line, or header + metrics + findings + profile + notes."""
+def print_model(console: Console, m: ModelReport, *, verbose: bool, flat: bool) -> None:
+    """One model's block. ``flat``: its error line and notes are printed unwrapped (a renderable's
+    lines are wrapped or cropped to the width, so they are printed on their own)."""
+    if flat and m.status != "ok":
+        console.print(error_line(m), soft_wrap=True)
+    console.print(ModelView(m, verbose=verbose, flat=flat))
+    if flat and m.status == "ok":
+        for note in m.notes:
+            console.print(Text(f"  note: {note}", NOTE_STYLE), soft_wrap=True)
 
-    def __init__(self, model: ModelReport, *, verbose: bool = False) -> None:
+
+class ModelView:
+    """One model: an error line, or header + metrics + findings + profile + notes (``flat``: without
+    the error line and the notes, which :func:`print_model` prints unwrapped)."""
+
+    def __init__(self, model: ModelReport, *, verbose: bool = False, flat: bool = False) -> None:
         self.model = model
         self.verbose = verbose
+        self.flat = flat
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         m = self.model
         if m.status != "ok":
-            yield error_line(m)
+            if not self.flat:
+                yield error_line(m)
             if self.verbose and m.error is not None and m.error.traceback:
                 yield Text(m.error.traceback.rstrip(), NOTE_STYLE)
             if m.findings:  # what ran before the failure (structural rules) still counts
@@ -102,7 +117,7 @@ class ModelView:
             yield _indent(Text("\u2713 no findings", OK_STYLE))
         if m.profile:
             yield _indent(ProfileView(m.profile, full=self.verbose))
-        for note in m.notes:
+        for note in () if self.flat else m.notes:
             yield _indent(Text(f"note: {note}", NOTE_STYLE))
 
 
@@ -177,7 +192,8 @@ def _plural(n: int, word: str) -> str:
 
 
 def summary_line(report: RunReport) -> Text:
-    """``3 models, 1 error, 2 warnings, 0 infos in 2 files; 1 tool error; 4 suppressed``."""
+    """``3 models, 1 error, 2 warnings, 0 infos in 2 files; 2 analysed, 1 failed, 0 files skipped;
+    1 tool error; 4 suppressed``."""
     files = {m.file for m in report.models} | {msg.file for msg in report.messages}
     counts = [
         (_plural(report.count(Severity.ERROR), "error"), Severity.ERROR),
@@ -190,8 +206,8 @@ def summary_line(report: RunReport) -> Text:
         out.append(word, severity_style(severity) if n else "bold")
         out.append(", " if i < len(counts) - 1 else "", "bold")
     out.append(f" in {_plural(len(files), 'file')}", "bold")
-    if report.skipped_files:  # analysed, failed and skipped are counted apart
-        out.append(f"; {report.analysed} analysed, {report.failed} failed, {_plural(report.skipped_files, 'file')} skipped")
+    # always, so a CI log can be compared run to run: analysed, failed and skipped are counted apart
+    out.append(f"; {report.analysed} analysed, {report.failed} failed, {_plural(report.skipped_files, 'file')} skipped")
     if report.none_analysed:
         out.append("; model classes were found but none was analysed", TOOL_ERROR_STYLE)
     if report.tool_errors:

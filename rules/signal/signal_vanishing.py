@@ -2,7 +2,7 @@
 
 ## What it does
 Flags networks whose predicted signal or gradient *scale* collapses between input and output at
-initialization: the SPEC §2 forward gain `rms(y)/rms(x)` or backward gain `rms(∂L/∂x)` (for a unit
+initialization: the report's forward gain `rms(y)/rms(x)` or backward gain `rms(∂L/∂x)` (for a unit
 output gradient) below 1e-3 is a warning, below 1e-4 an error. It names the layers where most of the
 loss happens. Unlike MC301 it looks at absolute scale, so it also catches positively homogeneous nets
 (ReLU, no bias) whose relative gradients stay balanced while the signal itself dies.

@@ -60,7 +60,7 @@ CASES: dict[str, Expect] = {
     "str_raises_import": Expect("error", "Weird"),
     "module_getattr": Expect("any"),
     "network_hub": Expect("error", "network access is off"),
-    "int_ids_float_mlp": Expect("error", "int64"),
+    "int_ids_float_mlp": Expect("error", "input `x` of `Net.forward` is int64"),
     "utf8_bom": Expect("ok"),
 }
 
