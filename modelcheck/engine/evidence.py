@@ -107,12 +107,19 @@ def _why(kind: str, mf: float, pf: float, where: Divergence | None) -> str:
     return why + ", so this is a warning, not an error"
 
 
+def has_dropout(graph: Graph) -> bool:
+    """A dropout with p > 0: where the check's forward (eval, BatchNorm on batch statistics) and a
+    training-mode forward differ. fx's live lowering runs in training mode, so a measurement taken
+    there means the same as the check's only for a model without one, and is dropped otherwise."""
+    return any(n.op is Op.DROPOUT and float(n.attrs.get("p") or 0.0) > 0 for n in graph.nodes)
+
+
 def weigh(findings: Sequence[Finding], graph: Graph, predicted: Metrics, measured: Measurement | None) -> list[Finding]:
     """Errors that rest on a predicted gain the forward (or its backward) contradicts (>10x) become warnings.
 
     A finding on the backward gain is weighed against the measured backward gain where the backward ran,
     else against the forward gain."""
-    if any(n.op is Op.DROPOUT and float(n.attrs.get("p") or 0.0) > 0 for n in graph.nodes):
+    if has_dropout(graph):
         return list(findings)  # the check runs in eval mode: no dropout, the prediction has it
     seen = measured_metrics(measured)
     if seen is None or measured is None:
