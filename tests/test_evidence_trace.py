@@ -149,3 +149,52 @@ def test_a_failed_fx_lowering_leaves_no_measurement() -> None:
         trace_model(Picky(), (torch.randn(2, 4),), prefer="fx", measure=got)
     assert got.input_rms is None and got.output_rms is None and not got.module_input_rms
     assert got.forward_gain is None
+
+
+# Real calls of the root and of its first leaf, written to a file (the lint runs in a worker process).
+COUNTED = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    TALLY = {tally!r}
+
+
+    def _count(what):
+        with open(TALLY, "a") as f:
+            f.write(what + "\\n")
+
+
+    class Counted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Linear(64, {width})
+            self.rest = nn.Sequential(nn.Tanh(), nn.Linear({width}, {width}), nn.Tanh(), nn.Linear({width}, 8))
+            self.register_forward_pre_hook(lambda m, a: _count("root"))
+            self.first.register_forward_pre_hook(lambda m, a: _count("leaf"))
+
+        def forward(self, x):
+            return self.rest(self.first(x))
+
+
+    def example_inputs():
+        return (torch.randn(8, 64, generator=torch.Generator().manual_seed(0)),)
+''')
+
+
+@pytest.mark.parametrize(("width", "root", "backward"), [(2100, 0, False), (64, 1, True)])
+def test_the_model_runs_once(tmp_path: Path, width: int, root: int, backward: bool) -> None:
+    # over the size rule: fx's lowering is the only forward (the root is never called, its first leaf once);
+    # under it: the check forward, with its backward, is the one measured (fx's lowering still runs the
+    # leaves for shapes, as it did before)
+    tally = tmp_path / "tally.txt"
+    path = tmp_path / "counted.py"
+    path.write_text(COUNTED.format(tally=str(tally), width=width))
+    _, report = lint_cli([path], out=tmp_path / "r.json")
+    m = _model(report)
+    assert m["tracer"] == "fx"
+    calls = tally.read_text().split()
+    assert calls.count("root") == root
+    assert calls.count("leaf") == 1 + root
+    measured = m["measured_metrics"]
+    assert measured["forward_gain"] > 0
+    assert (measured.get("backward_gain") is not None) is backward

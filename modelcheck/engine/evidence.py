@@ -9,6 +9,15 @@ the measured gains go in the report beside the predicted ones, and when they dis
 shows both numbers and names the first layer whose predicted RMS (or gradient RMS, for a finding on
 the backward gain) left the observed one. With ``--meta`` there is no forward and the predictions
 stand alone.
+
+Given inputs with no norm to observe need no check forward: a model under the size rule runs it anyway
+(for its backward gain), and one over it is measured, forward only, on the trace's own forward — fx's
+live lowering (:func:`capture.riding`), or the real run that follows an export/hooks trace. The lowering
+runs in training mode, the check in eval with BatchNorm on batch statistics: the same forward (SPEC §2's
+training mode) except for dropout, so a measurement taken there is dropped when the graph has one
+(:func:`has_dropout`). A forward that branches on ``self.training`` some other way is not seen. When fx
+traces a stack of identical blocks cut to three (``trace/repeat.py``), its lowering is not the model's
+forward and nothing is measured.
 """
 
 from __future__ import annotations
