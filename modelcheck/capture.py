@@ -95,7 +95,10 @@ def observing(model: nn.Module, paths: Iterable[str], fn: Callable[[str, nn.Modu
             old = got.get(_p)
             got[_p] = v if old is None else old if v is None or combine is None else combine(old, v)
 
-        handles.append(mod.register_forward_pre_hook(hook, with_kwargs=True))
+        try:
+            handles.append(mod.register_forward_pre_hook(hook, with_kwargs=True))
+        except RuntimeError:  # a ScriptModule takes no hooks: that module goes unobserved
+            continue
     try:
         yield got
     finally:
@@ -305,7 +308,10 @@ def _recording(model: nn.Module, args: tuple[Any, ...], xi: int | None, into: Me
         into.input_rms = _rms(out, wide=True)
         return leaf.make(out) if torch.is_grad_enabled() else None
 
-    hooks = [m.register_forward_hook(on_embedding) for m in embeds]
+    hooks = []
+    for m in embeds:
+        with contextlib.suppress(RuntimeError):  # a ScriptModule takes no hooks
+            hooks.append(m.register_forward_hook(on_embedding))
     try:
         with observing(model, leaves, stat) as got:
             yield
