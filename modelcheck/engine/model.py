@@ -140,7 +140,7 @@ def _lint_model(
 
     torch.manual_seed(0)
     try:
-        # no check forward ran: fx's live lowering is the forward, and measures (trace_model)
+        # no check forward ran: the trace's own forward is measured (fx's lowering; export/hooks: below)
         graph = trace_model(model, found.tensors, sites=sites, prefer=settings.tracer,
                             measure=measurement if found.unchecked_hint is not None else None)
     except TraceError:

@@ -100,10 +100,10 @@ def trace(model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder,
     before = set(vars(model))
     try:
         graph = _Tracer().trace(model, concrete_args=concrete or None)
-        real = inputs is not None and not any(isinstance(t, torch.Tensor) and t.is_meta for t in inputs)
         lowering = _Lowering(model, builder, given, concrete, run=inputs is not None)
         # hooks only around the lowering: the symbolic trace above calls no module on tensors
-        riding = capture.riding(model, inputs, measure) if measure is not None and real and inputs is not None \
+        real = inputs is not None and not any(isinstance(t, torch.Tensor) and t.is_meta for t in inputs)
+        riding = capture.riding(model, inputs or (), measure) if measure is not None and real \
             else contextlib.nullcontext(None)
         with riding as finish:
             lowering.on_output = finish
