@@ -95,7 +95,10 @@ def observing(model: nn.Module, paths: Iterable[str], fn: Callable[[str, nn.Modu
             old = got.get(_p)
             got[_p] = v if old is None else old if v is None or combine is None else combine(old, v)
 
-        handles.append(mod.register_forward_pre_hook(hook, with_kwargs=True))
+        try:
+            handles.append(mod.register_forward_pre_hook(hook, with_kwargs=True))
+        except RuntimeError:  # a ScriptModule takes no hooks: that module goes unobserved
+            continue
     try:
         yield got
     finally:
@@ -213,34 +216,19 @@ def _record_grad(into: dict[str, float], path: str, g: torch.Tensor) -> None:
     into.setdefault(path, _grad_rms(g))
 
 
+def _x_index(args: tuple[Any, ...]) -> int | None:
+    return next((i for i, t in enumerate(args) if isinstance(t, torch.Tensor) and t.is_floating_point()), None)
+
+
 @contextlib.contextmanager
 def measuring(model: nn.Module, inputs: Iterable[Any], into: Measurement) -> Iterator[Callable[[], Any]]:
     """Record ``into``'s statistics while the block runs the model: call the yielded function (no
     arguments) to run the forward (and, by the size rule, the backward) on ``inputs``; it returns the
     model's output."""
     args = tuple(inputs)
-    xi = next((i for i, t in enumerate(args) if isinstance(t, torch.Tensor) and t.is_floating_point()), None)
-    into.input_rms = _rms(args[xi], wide=True) if xi is not None else None
-    leaves = [p for p, m in model.named_modules() if p and not next(m.children(), None)]
+    xi = _x_index(args)
     leaf = _Leaf()
     grads: dict[str, float] = {}
-
-    def stat(path: str, mod: nn.Module, a: tuple, kwargs: dict) -> float | None:
-        first = a[0] if a else next(iter(kwargs.values()), None)
-        if isinstance(first, torch.Tensor):
-            into.activations += first.numel()
-            if first.requires_grad and torch.is_grad_enabled():
-                first.register_hook(partial(_record_grad, grads, path))
-        return _rms(first)
-
-    # token ids are not a signal: x is the output of the first embedding lookup that runs
-    embeds = [m for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))] if xi is None else []
-
-    def on_embedding(mod: nn.Module, a: tuple, out: Any) -> Any:
-        if not isinstance(out, torch.Tensor) or leaf.x is not None or into.input_rms is not None:
-            return None
-        into.input_rms = _rms(out, wide=True)
-        return leaf.make(out) if torch.is_grad_enabled() else None
 
     def run_grad() -> Any:
         with torch.enable_grad():
@@ -270,15 +258,67 @@ def measuring(model: nn.Module, inputs: Iterable[Any], into: Measurement) -> Ite
         into.output_rms = _rms(first_float(out), wide=True)
         return out
 
-    hooks = [m.register_forward_hook(on_embedding) for m in embeds]
+    with _recording(model, args, xi, into, leaf, grads):
+        yield run
+    into.module_grad_rms = dict(grads) if into.input_grad_rms is not None else {}
+
+
+@contextlib.contextmanager
+def riding(model: nn.Module, inputs: Iterable[Any], into: Measurement) -> Iterator[Callable[[Any], None]]:
+    """Record ``into``'s forward statistics (no backward) from a forward the block runs some other way:
+    torch.fx's live lowering calls every leaf module on the real inputs without calling the root. Call
+    the yielded function with the model's output. If the block raises, ``into`` is left empty."""
+    args = tuple(inputs)
+    into.backward = False
+
+    def finish(out: Any) -> None:
+        into.output_rms = _rms(first_float(out), wide=True)
+
+    try:
+        with _recording(model, args, _x_index(args), into, _Leaf(), {}):
+            yield finish
+    except BaseException:
+        into.input_rms = into.output_rms = None
+        into.module_input_rms, into.activations = {}, 0
+        raise
+
+
+@contextlib.contextmanager
+def _recording(model: nn.Module, args: tuple[Any, ...], xi: int | None, into: Measurement, leaf: _Leaf,
+               grads: dict[str, float]) -> Iterator[None]:
+    """The hooks both runs share: x's RMS, each leaf module's first input (and, under grad, a hook
+    for its gradient), and x taken from the first embedding's output when the inputs are token ids."""
+    into.input_rms = _rms(args[xi], wide=True) if xi is not None else None
+    leaves = [p for p, m in model.named_modules() if p and not next(m.children(), None)]
+
+    def stat(path: str, mod: nn.Module, a: tuple, kwargs: dict) -> float | None:
+        first = a[0] if a else next(iter(kwargs.values()), None)
+        if isinstance(first, torch.Tensor):
+            into.activations += first.numel()
+            if first.requires_grad and torch.is_grad_enabled():
+                first.register_hook(partial(_record_grad, grads, path))
+        return _rms(first)
+
+    # token ids are not a signal: x is the output of the first embedding lookup that runs
+    embeds = [m for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))] if xi is None else []
+
+    def on_embedding(mod: nn.Module, a: tuple, out: Any) -> Any:
+        if not isinstance(out, torch.Tensor) or leaf.x is not None or into.input_rms is not None:
+            return None
+        into.input_rms = _rms(out, wide=True)
+        return leaf.make(out) if torch.is_grad_enabled() else None
+
+    hooks = []
+    for m in embeds:
+        with contextlib.suppress(RuntimeError):  # a ScriptModule takes no hooks
+            hooks.append(m.register_forward_hook(on_embedding))
     try:
         with observing(model, leaves, stat) as got:
-            yield run
+            yield
     finally:
         for h in hooks:
             h.remove()
     into.module_input_rms = {k: v for k, v in got.items() if v is not None}
-    into.module_grad_rms = dict(grads) if into.input_grad_rms is not None else {}
 
 
 def _backward(x: torch.Tensor, y: torch.Tensor, into: Measurement) -> None:

@@ -9,6 +9,15 @@ the measured gains go in the report beside the predicted ones, and when they dis
 shows both numbers and names the first layer whose predicted RMS (or gradient RMS, for a finding on
 the backward gain) left the observed one. With ``--meta`` there is no forward and the predictions
 stand alone.
+
+Given inputs with no norm to observe need no check forward: a model under the size rule runs it anyway
+(for its backward gain), and one over it is measured, forward only, on the trace's own forward — fx's
+live lowering (:func:`capture.riding`), or the real run that follows an export/hooks trace. The lowering
+runs in training mode, the check in eval with BatchNorm on batch statistics: the same forward (SPEC §2's
+training mode) except for dropout, so a measurement taken there is dropped when the graph has one
+(:func:`has_dropout`). A forward that branches on ``self.training`` some other way is not seen. When fx
+traces a stack of identical blocks cut to three (``trace/repeat.py``), its lowering is not the model's
+forward and nothing is measured.
 """
 
 from __future__ import annotations
@@ -107,12 +116,19 @@ def _why(kind: str, mf: float, pf: float, where: Divergence | None) -> str:
     return why + ", so this is a warning, not an error"
 
 
+def has_dropout(graph: Graph) -> bool:
+    """A dropout with p > 0: where the check's forward (eval, BatchNorm on batch statistics) and a
+    training-mode forward differ. fx's live lowering runs in training mode, so a measurement taken
+    there means the same as the check's only for a model without one, and is dropped otherwise."""
+    return any(n.op is Op.DROPOUT and float(n.attrs.get("p") or 0.0) > 0 for n in graph.nodes)
+
+
 def weigh(findings: Sequence[Finding], graph: Graph, predicted: Metrics, measured: Measurement | None) -> list[Finding]:
     """Errors that rest on a predicted gain the forward (or its backward) contradicts (>10x) become warnings.
 
     A finding on the backward gain is weighed against the measured backward gain where the backward ran,
     else against the forward gain."""
-    if any(n.op is Op.DROPOUT and float(n.attrs.get("p") or 0.0) > 0 for n in graph.nodes):
+    if has_dropout(graph):
         return list(findings)  # the check runs in eval mode: no dropout, the prediction has it
     seen = measured_metrics(measured)
     if seen is None or measured is None:

@@ -140,14 +140,18 @@ def _lint_model(
 
     torch.manual_seed(0)
     try:
-        graph = trace_model(model, found.tensors, sites=sites, prefer=settings.tracer)
+        # no check forward ran: the trace's own forward is measured (fx's lowering; export/hooks: below)
+        graph = trace_model(model, found.tensors, sites=sites, prefer=settings.tracer,
+                            measure=measurement if found.unchecked_hint is not None else None)
     except TraceError:
         example.diagnose(model, found, roots)  # raises the forward's own error when that is the cause
         raise
     if found.unchecked_hint is not None and not meta and graph.tracer != "fx":
         # fx ran the forward for real (its shape propagation); export's fake tensors and the hooks may accept
         # inputs the forward cannot take (int ids into a float layer): run them once, for real.
-        example.forward(model, found.tensors, found.source, found.unchecked_hint, roots)
+        example.forward(model, found.tensors, found.source, found.unchecked_hint, roots, measure=measurement)
+    elif found.unchecked_hint is not None and evidence.has_dropout(graph):
+        measurement = None  # fx ran in training mode: its dropout is not the check forward's (evidence.py)
     notes[:0] = graph.notes
     place = Place(job.src.path, job.src.display, cand.line)
     ctx = PassContext(

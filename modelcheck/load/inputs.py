@@ -86,7 +86,9 @@ def resolve(
         tensors = _to_device(tensors, meta)
         if meta:  # the meta device takes int ids into a float layer without a word: "Lipschitz bound 0"
             check_dtypes(model, tensors, hint, roots)
-        if observe is None:  # the trace runs them anyway: a separate check only costs a forward
+        # The trace runs them anyway (fx's lowering measures that forward): a separate check only costs
+        # a forward, paid only for its backward gain in a model the size rule calls cheap.
+        if observe is None and (measure is None or not measure.backward):
             return Inputs(tensors, source, unchecked_hint=hint)
         forward(model, tensors, source, hint, roots, observe, measure)
         return Inputs(tensors, source)

@@ -8,15 +8,17 @@ from the op kind (splits and recurrent/attention modules are multi-output).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import inspect
 import operator
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.fx
 from torch import nn
 
+from modelcheck import capture
 from modelcheck.frames import from_frame
 from modelcheck.ir import Op
 from modelcheck.layers import is_atomic
@@ -78,7 +80,10 @@ def _owner(node: torch.fx.Node) -> str:
     return path if isinstance(path, str) else ""
 
 
-def trace(model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder) -> None:
+def trace(model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder,
+          measure: capture.Measurement | None = None) -> None:
+    """Trace, then lower on the inputs; the lowering runs every leaf on real tensors (when they are
+    real), which is a forward: ``measure`` takes its statistics from it (:func:`capture.riding`)."""
     params = _signature(model)
     concrete: dict[str, Any] = {}
     given: dict[str, Any] = {}
@@ -95,7 +100,14 @@ def trace(model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder) ->
     before = set(vars(model))
     try:
         graph = _Tracer().trace(model, concrete_args=concrete or None)
-        _Lowering(model, builder, given, concrete, run=inputs is not None).run(graph)
+        lowering = _Lowering(model, builder, given, concrete, run=inputs is not None)
+        # hooks only around the lowering: the symbolic trace above calls no module on tensors
+        real = inputs is not None and not any(isinstance(t, torch.Tensor) and t.is_meta for t in inputs)
+        riding = capture.riding(model, inputs or (), measure) if measure is not None and real \
+            else contextlib.nullcontext(None)
+        with riding as finish:
+            lowering.on_output = finish
+            lowering.run(graph)
     finally:
         # fx stores tensors computed while tracing as ``_tensor_constantN`` attributes on the model.
         for name in set(vars(model)) - before:
@@ -109,6 +121,7 @@ class _Lowering:
         self.model, self.b, self.given, self.concrete, self.live = model, builder, given, concrete, run
         self.val: dict[torch.fx.Node, Any] = {}
         self.sym: dict[torch.fx.Node, Any] = {}
+        self.on_output: Callable[[Any], None] | None = None  # given the model's real output
 
     def run(self, graph: torch.fx.Graph) -> None:
         for node in graph.nodes:
@@ -203,5 +216,7 @@ class _Lowering:
         return isinstance(obj, (tuple, list, dict)) or obj is None
 
     def _output(self, node: torch.fx.Node) -> None:
+        if self.live and self.on_output is not None:
+            self.on_output(torch.fx.node.map_arg(node.args[0], self.val.__getitem__))
         sym = torch.fx.node.map_arg(node.args[0], self.sym.__getitem__)
         self.b.output(select_outputs(output_order(sym), is_float))

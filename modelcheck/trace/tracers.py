@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch import nn
 
+from modelcheck import capture
 from modelcheck.errors import TraceError, UsageError
 from modelcheck.frames import from_traceback, short
 from modelcheck.ir import Graph, SourceLoc
@@ -47,8 +48,12 @@ def _runner(name: str) -> Callable[[nn.Module, Any, Builder], None]:
 
 
 def trace_model(model: nn.Module, inputs: tuple[Any, ...] | None, *, sites: Mapping[int, SourceLoc] | None = None,
-                prefer: str | None = None) -> Graph:
-    """Trace ``model(*inputs)`` into the IR; ``prefer`` forces one tracer ("fx" | "export" | "hooks")."""
+                prefer: str | None = None, measure: capture.Measurement | None = None) -> Graph:
+    """Trace ``model(*inputs)`` into the IR; ``prefer`` forces one tracer ("fx" | "export" | "hooks").
+
+    ``measure`` (issue 11) takes its forward statistics from fx's live lowering when fx traces the whole
+    model (not a truncated stack of blocks): that lowering is a real forward, in training mode like the
+    rest of the trace. Left empty by any other tracer, or when fx fails or is not used."""
     if prefer is not None and prefer not in TRACERS:
         raise UsageError(f"unknown tracer {prefer!r}", hint=f"use one of {', '.join(TRACERS)}")
     order = (prefer,) if prefer else TRACERS
@@ -68,7 +73,7 @@ def trace_model(model: nn.Module, inputs: tuple[Any, ...] | None, *, sites: Mapp
                     break
             builder = Builder(model, tracer=name, sites=sites, training=flags)
             try:
-                _run(name, model, inputs, builder)
+                _run(name, model, inputs, builder, measure)
             except Exception as exc:  # any tracer failure is a reason to try the next one
                 failures.append((name, _reason(name, exc)))
                 continue
@@ -85,9 +90,15 @@ def trace_model(model: nn.Module, inputs: tuple[Any, ...] | None, *, sites: Mapp
                      hint="check that the forward runs on the example inputs, or pick one with --tracer")
 
 
-def _run(name: str, model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder) -> None:
+def _run(name: str, model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder,
+         measure: capture.Measurement | None = None) -> None:
     with torch.no_grad() if name != "export" else contextlib.nullcontext():
-        _runner(name)(model, inputs, builder)
+        if name == "fx" and measure is not None:
+            from modelcheck.trace.fx import trace
+
+            trace(model, inputs, builder, measure)
+        else:
+            _runner(name)(model, inputs, builder)
 
 
 def _run_repeated(name: str, model: nn.Module, inputs: tuple[Any, ...] | None, builder: Builder,
