@@ -44,7 +44,9 @@ from modelcheck.load.choose import Choice, memory_budget
 from modelcheck.load.discovery import package_root
 from modelcheck.load.signature import declared_sizes
 from modelcheck.load.sites import record_sites
+from modelcheck.numerics.ahead import Ahead
 from modelcheck.passes import PassContext
+from modelcheck.passes.lipschitz.ahead import questions
 from modelcheck.passes.lipschitz.compose import norm_rows_observation
 from modelcheck.registry import INTERNAL_ERROR
 from modelcheck.rule import Rule, RuleContext
@@ -63,7 +65,8 @@ def lint_model(
 ) -> ModelReport:
     t0 = time.perf_counter()
     try:
-        report = _lint_model(cand, module, job, settings, rules, severities, suppressor)
+        with contextlib.ExitStack() as background:  # stopped and joined however the model ends
+            report = _lint_model(cand, module, job, settings, rules, severities, suppressor, background)
     except Exception as exc:  # ModelError: the user's to fix; anything else: our bug, reported as such
         report = ModelReport(file=job.src.display, model=cand.name, status="error", error=error_info(exc, settings))
     except BaseException as exc:  # SystemExit, KeyboardInterrupt, GeneratorExit...: the model's code
@@ -89,6 +92,7 @@ def _lint_model(
     rules: Sequence[Rule],
     severities: Mapping[str, Severity],
     suppressor: Suppressor,
+    background: contextlib.ExitStack,
 ) -> ModelReport:
     folder = job.src.path.parent
     roots = tuple(dict.fromkeys((folder, package_root(folder)[0], settings.root.resolve())))
@@ -126,6 +130,8 @@ def _lint_model(
             notes.append("built on the meta device: predictions use shapes and init statistics only")
         else:
             notes[said] += "; predictions use shapes and init statistics only"
+    # the lipschitz pass's weight certificates, computed in the background from here on (issue 14)
+    ahead = None if meta else background.enter_context(Ahead(*questions(model)))
     rows = None if meta else norm_rows_observation(model)  # the lipschitz pass's, taken while checking inputs
     # what that forward sees, if it runs (and its backward, for a model small enough: the size rule)
     measurement = None if meta else capture.Measurement(backward=capture.backward_is_cheap(num_parameters))
@@ -156,7 +162,7 @@ def _lint_model(
     place = Place(job.src.path, job.src.display, cand.line)
     ctx = PassContext(
         inputs=found.tensors, meta=meta, init_records=init_records, model=model, bounds=settings.bounds,
-        norm_rows=rows.values if rows is not None else None,
+        norm_rows=rows.values if rows is not None else None, ahead=ahead,
     )
     rctx = RuleContext(
         model=cand.name, file=job.src.display, has_inputs=found.tensors is not None
