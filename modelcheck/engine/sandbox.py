@@ -118,6 +118,16 @@ def limit_memory(limit_bytes: int | None) -> None:
         pass  # a platform without the limit: the OOM killer remains, and the parent reports it
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident set (MB), for ``--debug``'s run line; None where unknown."""
+    try:
+        import resource  # Unix only, as above
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
 # --- torch's global state ---------------------------------------------------------------------------
 
 
