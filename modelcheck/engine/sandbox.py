@@ -252,7 +252,7 @@ class Recorder:
 
     def capture(self) -> None:
         """Note the modules imported so far (the engine calls it before it unloads the file's own)."""
-        for name in set(sys.modules) - self.before:
+        for name in set(sys.modules) - self.before - self.modules.keys():  # each path resolved once
             path = _module_file(sys.modules.get(name))
             if path is not None:
                 self.modules.setdefault(name, path)
