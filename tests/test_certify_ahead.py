@@ -93,11 +93,38 @@ def test_changed_weights_are_never_served(how: str) -> None:
     assert stale[0] == pytest.approx(fresh[0], rel=1e-12)
 
 
-def test_threads_restored_and_closing_early_is_safe() -> None:
+def test_the_calling_thread_keeps_its_threads_and_closing_early_is_safe() -> None:
     torch.set_num_threads(2)
     torch.manual_seed(2)
     ahead = Ahead([torch.randn(4, 200, 200) for _ in range(3)]).start()
-    assert torch.get_num_threads() == 1  # sharing the cores with the background thread
-    ahead.close()  # the model failed before its lipschitz pass: stop, wait, give the threads back
+    assert torch.get_num_threads() == 2  # the background thread has its own (one) and the lowest priority
+    ahead.close()  # the model failed before its lipschitz pass: no more work, nothing waited for
     assert torch.get_num_threads() == 2
     assert ahead.lookup(torch.randn(4, 200, 200)) is None
+
+
+def test_a_starved_background_batch_is_certified_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy machine gives the lowest-priority thread no CPU: the pass does not wait for its batch."""
+    import threading
+
+    release = threading.Event()
+    real = certify.sigma_bounds_many
+
+    def stalled(ws: list[torch.Tensor]) -> list[torch.Tensor]:
+        if threading.current_thread().name == "modelcheck-ahead":
+            release.wait(60)  # asleep: no CPU, as if starved
+        return real(ws)
+
+    monkeypatch.setattr(certify, "sigma_bounds_many", stalled)
+    torch.manual_seed(3)
+    mats = [torch.randn(1, 64, 96), torch.randn(2, 48, 48)]
+    ahead = Ahead(mats).start()
+    thread = ahead._thread
+    try:
+        ahead.finish()
+        assert thread is not None and thread.is_alive()  # still asleep: its batch was done here
+        for m in mats:
+            got = ahead.lookup(m)
+            assert got is not None and torch.equal(got, real([m])[0])
+    finally:
+        release.set()

@@ -3,8 +3,13 @@
 The weight matrices a Lipschitz pass will certify are mostly known as soon as the model is built
 (Linear and Conv1D weights, a conv's reshape matrix). :class:`Ahead` certifies them in a background
 thread while the engine checks the inputs and traces, then the main thread joins in for whatever is
-left when the pass asks. Both threads run one intra-op thread each (``torch.set_num_threads`` is
-per thread with OpenMP): two cores, two threads, no spin-waiting teams fighting over them.
+left when the pass asks.
+
+The background thread runs at the lowest priority (nice 19, Linux) with one intra-op thread
+(``torch.set_num_threads`` is per thread with OpenMP): it takes only cycles the analysis leaves
+idle, so the trace's own forward keeps every core it asks for. On a busy machine it may get none:
+when the pass asks and the thread is starved inside a batch, the main thread certifies that batch
+itself rather than wait (the same code on the same thread count: the same bits).
 
 An answer is served only for the very tensor it was computed on: same storage, shape, strides,
 dtype and autograd version, and the same float32 sum of its entries (an edit through ``.data``
@@ -14,7 +19,11 @@ does not bump the version). Anything else is a miss and the pass certifies it it
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import sys
 import threading
+import time
 from collections import defaultdict
 from typing import Iterator, Sequence
 
@@ -23,6 +32,7 @@ import torch
 from modelcheck.numerics import certify, spectral
 
 GROUP_BYTES = 2**26  # as the Certifier's groups: float64 Gram bytes per certify call
+STARVED_AFTER_S = 0.02  # how often a waiting main thread checks that the background one progresses
 
 Ident = tuple[int, tuple[int, ...], tuple[int, ...], torch.dtype, int]
 
@@ -41,6 +51,32 @@ def one_thread() -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(before)
+
+
+def _lowest_priority() -> None:
+    """Nice 19 for the calling thread only (Linux: a thread id is a process id to setpriority)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
+
+
+def _cpu_clock(thread: threading.Thread) -> int | None:
+    try:
+        return time.pthread_getcpuclockid(thread.ident) if thread.ident is not None else None
+    except (AttributeError, OSError):
+        return None
+
+
+def _cpu_seconds(clock: int | None) -> float:
+    if clock is None:
+        return 0.0
+    try:
+        return time.clock_gettime(clock)
+    except OSError:  # the thread ended
+        return math.inf
 
 
 def fingerprint(t: torch.Tensor) -> float:
@@ -84,7 +120,7 @@ class Ahead:
         self._done: dict[Ident, tuple[torch.Tensor, float, torch.Tensor]] = {}
         self._stop = False
         self._thread: threading.Thread | None = None
-        self._owner_threads = 0  # the starting thread's intra-op threads, while it shares the cores
+        self._busy: list[torch.Tensor] | None = None  # the background thread's batch in progress
         self.failed: str | None = None
         self.served = 0  # answers looked up and found valid
 
@@ -98,60 +134,71 @@ class Ahead:
         self.close()
 
     def start(self) -> Ahead:
-        """Start the background thread; until :meth:`finish` or :meth:`close` (called from this same
-        thread) this thread too runs one intra-op thread: one core each, no team spinning on a core
-        the other holds."""
         if self._units:
-            self._owner_threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            self._thread = threading.Thread(target=self._work, name="modelcheck-certify-ahead", daemon=True)
+            # not a daemon: an interpreter that exits waits for its batch (torch mid-op at exit aborts)
+            self._thread = threading.Thread(target=self._work, args=(True,), name="modelcheck-ahead", daemon=False)
             self._thread.start()
         return self
 
-    def _release(self) -> None:
-        if self._owner_threads:
-            torch.set_num_threads(self._owner_threads)
-            self._owner_threads = 0
-
-    def _next(self) -> list[torch.Tensor] | None:
+    def _next(self, background: bool) -> list[torch.Tensor] | None:
         with self._lock:
             if self._stop or not self._units:
                 return None
-            return self._units.pop(0)
+            unit = self._units.pop(0)
+            if background:
+                self._busy = unit
+            return unit
 
-    def _work(self) -> None:
+    def _work(self, background: bool = False) -> None:
+        if background:
+            _lowest_priority()
         try:
-            while (unit := self._next()) is not None:
-                with one_thread():
-                    if unit[0].dim() == 2:  # a cheap bound's matrix
-                        bounds = [torch.tensor([spectral.cheap_bound(unit[0])], dtype=torch.float64)]
-                    else:
-                        bounds = certify.sigma_bounds_many(unit)
-                    done = {ident(t): (t, float(t.sum()), b) for t, b in zip(unit, bounds)}
-                with self._lock:
-                    self._done.update(done)
+            while (unit := self._next(background)) is not None:
+                self._certify(unit)
+                if background:
+                    with self._lock:
+                        self._busy = None
         except Exception as exc:  # e.g. out of memory: the pass certifies what is missing itself
             with self._lock:
                 self.failed = f"{type(exc).__name__}: {exc}"
                 self._stop = True
 
+    def _certify(self, unit: list[torch.Tensor]) -> None:
+        with one_thread():
+            if unit[0].dim() == 2:  # a cheap bound's matrix
+                bounds = [torch.tensor([spectral.cheap_bound(unit[0])], dtype=torch.float64)]
+            else:
+                bounds = certify.sigma_bounds_many(unit)
+            done = {ident(t): (t, float(t.sum()), b) for t, b in zip(unit, bounds)}
+        with self._lock:
+            self._done.update(done)
+
     def finish(self) -> None:
-        """Work off what is left here too, then wait for the background thread."""
-        if self._thread is None:
+        """Work off what is left here too; then wait for the background thread's batch while it
+        progresses, or certify that batch here when it is starved (a busy machine)."""
+        thread = self._thread
+        if thread is None:
             return
         self._work()
-        self._thread.join()
-        self._thread = None
-        self._release()
+        clock = _cpu_clock(thread)
+        while thread.is_alive():
+            with self._lock:
+                busy = self._busy
+            used, waited = _cpu_seconds(clock), time.monotonic()
+            thread.join(STARVED_AFTER_S)
+            if busy is None or not thread.is_alive() or clock is None:
+                continue
+            used, waited = _cpu_seconds(clock) - used, time.monotonic() - waited
+            if used < 0.25 * waited:  # it got under a quarter of a core: do its batch here
+                self._certify(busy)
+                break
+        self.close()
 
     def close(self) -> None:
-        """Stop taking work (the unit in progress completes) and wait: the model is done with."""
+        """Take no more work; a batch in progress ends on its own, unwaited (the model is done with)."""
         with self._lock:
             self._stop = True
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        self._release()
+        self._thread = None
 
     def lookup(self, flat: torch.Tensor) -> torch.Tensor | None:
         """The bounds of ``flat`` (``[b, m, n]``, or ``[m, n]`` for a cheap bound) if they were certified
