@@ -5,11 +5,12 @@ The weight matrices a Lipschitz pass will certify are mostly known as soon as th
 thread while the engine checks the inputs and traces, then the main thread joins in for whatever is
 left when the pass asks.
 
-The background thread runs at the lowest priority (nice 19, Linux) with one intra-op thread
-(``torch.set_num_threads`` is per thread with OpenMP): it takes only cycles the analysis leaves
-idle, so the trace's own forward keeps every core it asks for. On a busy machine it may get none:
-when the pass asks and the thread is starved inside a batch, the main thread certifies that batch
-itself rather than wait (the same code on the same thread count: the same bits).
+While the background thread runs, it and the thread that started it run one intra-op thread each
+(``torch.set_num_threads`` is per thread with OpenMP): two cores, two threads. Two threads of
+OpenMP beside a third spin on a core the other holds (the trace's forward ran 2-8x slower so on a
+shared machine, and nice 19 for the background thread starved it behind the spinning instead).
+When the pass asks and the background thread is starved inside a batch (a busy machine), the main
+thread certifies that batch itself rather than wait: the same code on one thread, the same bits.
 
 An answer is served only for the very tensor it was computed on: same storage, shape, strides,
 dtype and autograd version, and the same float32 sum of its entries (an edit through ``.data``
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -51,16 +50,6 @@ def one_thread() -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(before)
-
-
-def _lowest_priority() -> None:
-    """Nice 19 for the calling thread only (Linux: a thread id is a process id to setpriority)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):
-        pass
 
 
 def _cpu_clock(thread: threading.Thread) -> int | None:
@@ -121,6 +110,7 @@ class Ahead:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._busy: list[torch.Tensor] | None = None  # the background thread's batch in progress
+        self._owner_threads = 0  # the starting thread's intra-op threads, given back by finish/close
         self.failed: str | None = None
         self.served = 0  # answers looked up and found valid
 
@@ -134,7 +124,11 @@ class Ahead:
         self.close()
 
     def start(self) -> Ahead:
+        """Start the background thread; until :meth:`finish` or :meth:`close` (called from this same
+        thread) this thread runs one intra-op thread too."""
         if self._units:
+            self._owner_threads = torch.get_num_threads()
+            torch.set_num_threads(1)
             # not a daemon: an interpreter that exits waits for its batch (torch mid-op at exit aborts)
             self._thread = threading.Thread(target=self._work, args=(True,), name="modelcheck-ahead", daemon=False)
             self._thread.start()
@@ -150,8 +144,6 @@ class Ahead:
             return unit
 
     def _work(self, background: bool = False) -> None:
-        if background:
-            _lowest_priority()
         try:
             while (unit := self._next(background)) is not None:
                 self._certify(unit)
@@ -195,10 +187,14 @@ class Ahead:
         self.close()
 
     def close(self) -> None:
-        """Take no more work; a batch in progress ends on its own, unwaited (the model is done with)."""
+        """Take no more work; a batch in progress ends on its own, unwaited (the model is done with).
+        The calling thread gets its intra-op threads back."""
         with self._lock:
             self._stop = True
         self._thread = None
+        if self._owner_threads:
+            torch.set_num_threads(self._owner_threads)
+            self._owner_threads = 0
 
     def lookup(self, flat: torch.Tensor) -> torch.Tensor | None:
         """The bounds of ``flat`` (``[b, m, n]``, or ``[m, n]`` for a cheap bound) if they were certified
