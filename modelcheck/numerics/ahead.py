@@ -6,9 +6,10 @@ thread while the engine checks the inputs and traces, then the main thread joins
 left when the pass asks.
 
 While the background thread runs, it and the thread that started it run one intra-op thread each
-(``torch.set_num_threads`` is per thread with OpenMP): two cores, two threads. Two threads of
-OpenMP beside a third spin on a core the other holds (the trace's forward ran 2-8x slower so on a
-shared machine, and nice 19 for the background thread starved it behind the spinning instead).
+(``torch.set_num_threads`` is per thread with OpenMP): two cores, two threads. A two-thread OpenMP
+team beside a third thread spins on a core the other holds (ResNet-50's forward ran 3-10x slower so
+on the shared 2-core machine); a background thread at nice 19 beside a two-thread main thread got
+too little CPU there to matter (the pass still did ~85% of ResNet-50's certificates itself).
 When the pass asks and the background thread is starved inside a batch (a busy machine), the main
 thread certifies that batch itself rather than wait: the same code on one thread, the same bits.
 
