@@ -32,7 +32,7 @@ import torch
 from modelcheck.numerics import certify, spectral
 
 GROUP_BYTES = 2**26  # as the Certifier's groups: float64 Gram bytes per certify call
-STARVED_AFTER_S = 0.02  # how often a waiting main thread checks that the background one progresses
+STARVED_AFTER_S = 0.25  # a background thread with under a tenth of a core over this long is starved
 
 Ident = tuple[int, tuple[int, ...], tuple[int, ...], torch.dtype, int]
 
@@ -167,22 +167,26 @@ class Ahead:
             self._done.update(done)
 
     def finish(self) -> None:
-        """Work off what is left here too; then wait for the background thread's batch while it
-        progresses, or certify that batch here when it is starved (a busy machine)."""
+        """Work off what is left here too; then wait for the background thread's batch, or certify
+        that batch here when the thread is starved (under a tenth of a core over the wait so far)."""
         thread = self._thread
         if thread is None:
             return
         self._work()
         clock = _cpu_clock(thread)
+        with self._lock:
+            busy = self._busy
+        start, used = time.monotonic(), _cpu_seconds(clock)
         while thread.is_alive():
-            with self._lock:
-                busy = self._busy
-            used, waited = _cpu_seconds(clock), time.monotonic()
             thread.join(STARVED_AFTER_S)
-            if busy is None or not thread.is_alive() or clock is None:
-                continue
-            used, waited = _cpu_seconds(clock) - used, time.monotonic() - waited
-            if used < 0.25 * waited:  # it got under a quarter of a core: do its batch here
+            with self._lock:
+                now_busy = self._busy
+            if now_busy is not busy:  # its batch is done (the thread ends: the queue is empty)
+                thread.join()
+                break
+            waited = time.monotonic() - start
+            if busy is not None and clock is not None and waited >= STARVED_AFTER_S \
+                    and _cpu_seconds(clock) - used < 0.1 * waited:
                 self._certify(busy)
                 break
         self.close()
