@@ -169,6 +169,8 @@ def _lint_model(
     )
     torch.manual_seed(0)
     outcome = run_checks(graph, rules, ctx, rctx, severities=severities, options=settings.options, place=place)
+    if ahead is not None:
+        ahead.close()  # done with by now (the lipschitz pass finished it): the probe gets every thread back
     notes += outcome.notes
     zero = graph.facts.get("zero_init")
     if zero is not None and zero.as_if_labels():
