@@ -22,7 +22,7 @@ def _one_thread():  # type: ignore[no-untyped-def]
     torch.set_num_threads(before)
 
 
-def _model() -> nn.Module:
+def _model() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
         nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), Residual(nn.Conv2d(16, 16, 1), nn.ReLU()),
