@@ -78,6 +78,7 @@ def test_changed_weights_are_never_served(how: str) -> None:
     with Ahead(*questions(model)) as ahead:
         ahead.finish()
         last = model[-1]
+        assert isinstance(last, nn.Linear)
         if how == "data":
             last.weight.data.mul_(3.0)
         elif how == "inplace":
