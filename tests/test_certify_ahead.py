@@ -129,3 +129,39 @@ def test_a_starved_background_batch_is_certified_here(monkeypatch: pytest.Monkey
             assert got is not None and torch.equal(got, real([m])[0])
     finally:
         release.set()
+
+
+@pytest.mark.parametrize("tracer", ["fx", "export", "hooks"])
+def test_lint_reports_equal_with_and_without_ahead(tracer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The background thread certifies while fx patches Module.__call__, export runs its fake and proxy
+    modes (thread-local) or the hooks tracer runs the model: the report is the same to the last bit."""
+    from pathlib import Path
+
+    import modelcheck.engine.model as engine_model
+    from modelcheck import registry
+    from modelcheck.config.settings import Settings
+    from modelcheck.engine.run import lint_paths
+    from modelcheck.passes.lipschitz.ahead import Questions
+
+    example = str(Path(__file__).resolve().parents[1] / "examples" / "healthy_resmlp.py")
+    rules = registry.load_rules()
+    served: list[int] = []
+    real_close = Ahead.close
+
+    def close(self: Ahead) -> None:
+        served.append(self.served)
+        real_close(self)
+
+    monkeypatch.setattr(Ahead, "close", close)
+
+    def report(ahead: bool):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(engine_model, "questions", questions if ahead else (lambda m: Questions([], [])))
+        (m,) = lint_paths([example], Settings(cache=False, tracer=tracer), rules=rules).models
+        assert m.status == "ok" and m.tracer == tracer
+        return m.metrics, m.module_bounds, m.findings
+
+    off = report(False)
+    served.clear()
+    on = report(True)
+    assert max(served) > 0  # answers did come from ahead
+    assert on == off
