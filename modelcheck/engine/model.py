@@ -130,8 +130,6 @@ def _lint_model(
             notes.append("built on the meta device: predictions use shapes and init statistics only")
         else:
             notes[said] += "; predictions use shapes and init statistics only"
-    # the lipschitz pass's weight certificates, computed in the background from here on (issue 14)
-    ahead = None if meta else background.enter_context(Ahead(*questions(model)))
     rows = None if meta else norm_rows_observation(model)  # the lipschitz pass's, taken while checking inputs
     # what that forward sees, if it runs (and its backward, for a model small enough: the size rule)
     measurement = None if meta else capture.Measurement(backward=capture.backward_is_cheap(num_parameters))
@@ -144,6 +142,9 @@ def _lint_model(
     if found.tensors and any(isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dim() >= 2 for t in found.tensors):
         notes.append("forward gain measured against the RMS of the first embedding's output (token ids are not a signal)")
 
+    # the lipschitz pass's weight certificates, computed in the background from here on (issue 14): not
+    # beside the input check, whose forward (and backward) wants every core
+    ahead = None if meta else background.enter_context(Ahead(*questions(model)))
     torch.manual_seed(0)
     try:
         # no check forward ran: the trace's own forward is measured (fx's lowering; export/hooks: below)
