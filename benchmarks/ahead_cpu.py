@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     engine_model.trace_model = timed("trace", engine_model.trace_model)  # type: ignore[attr-defined]
     PASSES["lipschitz"] = dataclasses.replace(PASSES["lipschitz"], run=timed("lipschitz", PASSES["lipschitz"].run))
     rules = registry.load_rules()
+    engine_model.AHEAD_MIN_THREADS = 1  # type: ignore[attr-defined]  # measured whatever the thread count
 
     def once(ahead: bool) -> dict[str, Any]:
         engine_model.questions = questions if ahead else (lambda model: Questions([], []))  # type: ignore[attr-defined]

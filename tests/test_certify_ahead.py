@@ -153,6 +153,7 @@ def test_lint_reports_equal_with_and_without_ahead(tracer: str, monkeypatch: pyt
         real_close(self)
 
     monkeypatch.setattr(Ahead, "close", close)
+    monkeypatch.setattr(engine_model, "AHEAD_MIN_THREADS", 1)  # this test's one thread: on anyway
 
     def report(ahead: bool):  # type: ignore[no-untyped-def]
         monkeypatch.setattr(engine_model, "questions", questions if ahead else (lambda m: Questions([], [])))

@@ -53,6 +53,8 @@ from modelcheck.rule import Rule, RuleContext
 from modelcheck.suppress import Suppressor
 from modelcheck.trace.tracers import trace_model
 
+AHEAD_MIN_THREADS = 4  # intra-op threads from which the lipschitz certificates run beside the trace
+
 
 def lint_model(
     cand: Choice,
@@ -143,8 +145,11 @@ def _lint_model(
         notes.append("forward gain measured against the RMS of the first embedding's output (token ids are not a signal)")
 
     # the lipschitz pass's weight certificates, computed in the background from here on (issue 14): not
-    # beside the input check, whose forward (and backward) wants every core
-    ahead = None if meta else background.enter_context(Ahead(*questions(model)))
+    # beside the input check, whose forward (and backward) wants every core; and only where giving the
+    # background thread a core leaves the trace most of its threads (on 2 cores it did not pay:
+    # benchmarks/README.md, "certificates computed beside the trace")
+    spare = torch.get_num_threads() >= AHEAD_MIN_THREADS
+    ahead = background.enter_context(Ahead(*questions(model))) if spare and not meta else None
     torch.manual_seed(0)
     try:
         # no check forward ran: the trace's own forward is measured (fx's lowering; export/hooks: below)

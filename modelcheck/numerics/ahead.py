@@ -5,8 +5,8 @@ The weight matrices a Lipschitz pass will certify are mostly known as soon as th
 thread while the engine checks the inputs and traces, then the main thread joins in for whatever is
 left when the pass asks.
 
-While the background thread runs, it and the thread that started it run one intra-op thread each
-(``torch.set_num_threads`` is per thread with OpenMP): two cores, two threads. A two-thread OpenMP
+While the background thread runs, it runs one intra-op thread and the thread that started it one
+fewer than before (``torch.set_num_threads`` is per thread with OpenMP): one core for it. A two-thread OpenMP
 team beside a third thread spins on a core the other holds (ResNet-50's forward ran 3-10x slower so
 on the shared 2-core machine); a background thread at nice 19 beside a two-thread main thread got
 too little CPU there to matter (the pass still did ~85% of ResNet-50's certificates itself).
@@ -126,10 +126,10 @@ class Ahead:
 
     def start(self) -> Ahead:
         """Start the background thread; until :meth:`finish` or :meth:`close` (called from this same
-        thread) this thread runs one intra-op thread too."""
+        thread) this thread runs one intra-op thread fewer, leaving the background one its core."""
         if self._units:
             self._owner_threads = torch.get_num_threads()
-            torch.set_num_threads(1)
+            torch.set_num_threads(max(1, self._owner_threads - 1))
             # not a daemon: an interpreter that exits waits for its batch (torch mid-op at exit aborts)
             self._thread = threading.Thread(target=self._work, args=(True,), name="modelcheck-ahead", daemon=False)
             self._thread.start()
