@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -209,6 +210,15 @@ def test_a_commit_without_model_files_never_imports_torch(tmp_path: Path) -> Non
     out = _cli("lint", "utils.py", "--debug", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "torch_imported=False" in out.stderr and "files=1 linted=0" in out.stderr
+
+
+def test_debug_line_reports_the_workers_peak_memory() -> None:
+    """The model is linted in a fork of the zygote, which the CLI cannot wait for: the worker reports its
+    own peak RSS (torch imported: over 100 MB), not the CLI's (no torch: well under it)."""
+    out = _cli("lint", "examples/healthy_resmlp.py", "--debug", cwd=REPO)
+    assert out.returncode in (0, 1), out.stderr
+    found = re.search(r"torch_imported=False .*peak_mb=(\d+)", out.stderr)
+    assert found and int(found.group(1)) > 100, out.stderr[-2000:]
 
 
 def test_the_shipped_examples_end_to_end() -> None:

@@ -180,7 +180,8 @@ def _check_probe(settings: Settings) -> None:
 def _debug_line(settings: Settings, code: ExitCode) -> None:
     print(
         f"modelcheck: debug: files={LAST_RUN.files} linted={LAST_RUN.linted} cached={LAST_RUN.cached} "
-        f"torch_imported={'torch' in sys.modules} seconds={LAST_RUN.seconds:.3f} exit={int(code)} "
+        f"torch_imported={'torch' in sys.modules} seconds={LAST_RUN.seconds:.3f} peak_mb={LAST_RUN.peak_mb:.0f} "
+        f"exit={int(code)} "
         f"root={settings.root} config={settings.config_path}",
         file=sys.stderr,
     )

@@ -95,6 +95,7 @@ def run_jobs(jobs: Sequence[FileJob], settings: Settings, rules: RuleSet | None)
     LAST_RUN.linted += len(todo)
     if rules is not None:
         done = [_in_process(jobs[i], settings, rules) for i in todo]
+        LAST_RUN.peak_mb = max(LAST_RUN.peak_mb, _own_peak())
     else:
         done = _in_workers([jobs[i] for i in todo], settings)
     for i, (result, deps) in zip(todo, done):
@@ -102,6 +103,12 @@ def run_jobs(jobs: Sequence[FileJob], settings: Settings, rules: RuleSet | None)
         if cache is not None and keys[i] is not None:
             cache.put(keys[i], result, deps)
     return [r for r in results if r is not None]  # every slot is filled by now
+
+
+def _own_peak() -> float:
+    from modelcheck.engine import sandbox
+
+    return sandbox.peak_rss_mb() or 0.0
 
 
 def _in_process(job: FileJob, settings: Settings, rules: RuleSet) -> tuple[FileResult, dict[str, Any] | None]:
@@ -130,6 +137,10 @@ def _in_workers(jobs: list[FileJob], settings: Settings) -> list[tuple[FileResul
     requests = [Request("file", settings, env, job, threads, memory, sources) for job in jobs]
     preload = ("transformers",) if any(_imports(job, "transformers") for job in jobs) else ()
     outcomes = pool.run(requests, workers=workers, timeout=settings.timeout, preload=preload)
+    for outcome in outcomes:  # each worker's own peak RSS (the parent's wait cannot see a zygote's fork)
+        peak = (outcome.message or {}).get("peak_mb")
+        if isinstance(peak, (int, float)):
+            LAST_RUN.peak_mb = max(LAST_RUN.peak_mb, float(peak))
     return [_result(job, outcome, settings) for job, outcome in zip(jobs, outcomes)]
 
 

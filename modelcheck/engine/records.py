@@ -36,10 +36,11 @@ class RunStats:
     linted: int = 0  # files imported and linted
     cached: int = 0  # files served from the cache
     seconds: float = 0.0
+    peak_mb: float = 0.0  # the largest peak RSS of a process that linted (a worker; this one in-process)
 
     def reset(self) -> None:
         self.files = self.linted = self.cached = 0
-        self.seconds = 0.0
+        self.seconds = self.peak_mb = 0.0
 
 
 LAST_RUN = RunStats()

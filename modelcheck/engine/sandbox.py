@@ -118,6 +118,16 @@ def limit_memory(limit_bytes: int | None) -> None:
         pass  # a platform without the limit: the OOM killer remains, and the parent reports it
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident set (MB), for ``--debug``'s run line; None where unknown."""
+    try:
+        import resource  # Unix only, as above
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
 # --- torch's global state ---------------------------------------------------------------------------
 
 
@@ -242,7 +252,7 @@ class Recorder:
 
     def capture(self) -> None:
         """Note the modules imported so far (the engine calls it before it unloads the file's own)."""
-        for name in set(sys.modules) - self.before:
+        for name in set(sys.modules) - self.before - self.modules.keys():  # each path resolved once
             path = _module_file(sys.modules.get(name))
             if path is not None:
                 self.modules.setdefault(name, path)

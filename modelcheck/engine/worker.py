@@ -146,7 +146,8 @@ def serve(conn: Any, request: Request, output: Any = None) -> None:
         else:
             assert request.job is not None
             progress.sink = send
-            send({"kind": "result", **lint_one(request.job, request.settings)})
+            result = lint_one(request.job, request.settings)
+            send({"kind": "result", **result, "peak_mb": sandbox.peak_rss_mb()})
     except BaseException as exc:  # noqa: B036  the user's code ended the process: contain it
         try:
             send({"kind": "escaped", "error": _describe(exc)})
