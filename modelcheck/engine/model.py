@@ -44,16 +44,12 @@ from modelcheck.load.choose import Choice, memory_budget
 from modelcheck.load.discovery import package_root
 from modelcheck.load.signature import declared_sizes
 from modelcheck.load.sites import record_sites
-from modelcheck.numerics.ahead import Ahead
 from modelcheck.passes import PassContext
-from modelcheck.passes.lipschitz.ahead import questions
 from modelcheck.passes.lipschitz.compose import norm_rows_observation
 from modelcheck.registry import INTERNAL_ERROR
 from modelcheck.rule import Rule, RuleContext
 from modelcheck.suppress import Suppressor
 from modelcheck.trace.tracers import trace_model
-
-AHEAD_MIN_THREADS = 4  # intra-op threads from which the lipschitz certificates run beside the trace
 
 
 def lint_model(
@@ -67,8 +63,7 @@ def lint_model(
 ) -> ModelReport:
     t0 = time.perf_counter()
     try:
-        with contextlib.ExitStack() as background:  # stopped and joined however the model ends
-            report = _lint_model(cand, module, job, settings, rules, severities, suppressor, background)
+        report = _lint_model(cand, module, job, settings, rules, severities, suppressor)
     except Exception as exc:  # ModelError: the user's to fix; anything else: our bug, reported as such
         report = ModelReport(file=job.src.display, model=cand.name, status="error", error=error_info(exc, settings))
     except BaseException as exc:  # SystemExit, KeyboardInterrupt, GeneratorExit...: the model's code
@@ -94,7 +89,6 @@ def _lint_model(
     rules: Sequence[Rule],
     severities: Mapping[str, Severity],
     suppressor: Suppressor,
-    background: contextlib.ExitStack,
 ) -> ModelReport:
     folder = job.src.path.parent
     roots = tuple(dict.fromkeys((folder, package_root(folder)[0], settings.root.resolve())))
@@ -144,12 +138,6 @@ def _lint_model(
     if found.tensors and any(isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dim() >= 2 for t in found.tensors):
         notes.append("forward gain measured against the RMS of the first embedding's output (token ids are not a signal)")
 
-    # the lipschitz pass's weight certificates, computed in the background from here on (issue 14): not
-    # beside the input check, whose forward (and backward) wants every core; and only where giving the
-    # background thread a core leaves the trace most of its threads (on 2 cores it did not pay:
-    # benchmarks/README.md, "certificates computed beside the trace")
-    spare = torch.get_num_threads() >= AHEAD_MIN_THREADS
-    ahead = background.enter_context(Ahead(*questions(model))) if spare and not meta else None
     torch.manual_seed(0)
     try:
         # no check forward ran: the trace's own forward is measured (fx's lowering; export/hooks: below)
@@ -168,15 +156,13 @@ def _lint_model(
     place = Place(job.src.path, job.src.display, cand.line)
     ctx = PassContext(
         inputs=found.tensors, meta=meta, init_records=init_records, model=model, bounds=settings.bounds,
-        norm_rows=rows.values if rows is not None else None, ahead=ahead,
+        norm_rows=rows.values if rows is not None else None,
     )
     rctx = RuleContext(
         model=cand.name, file=job.src.display, has_inputs=found.tensors is not None
     )
     torch.manual_seed(0)
     outcome = run_checks(graph, rules, ctx, rctx, severities=severities, options=settings.options, place=place)
-    if ahead is not None:
-        ahead.close()  # done with by now (the lipschitz pass finished it): the probe gets every thread back
     notes += outcome.notes
     zero = graph.facts.get("zero_init")
     if zero is not None and zero.as_if_labels():

@@ -6,8 +6,6 @@ milliseconds of Python and BLAS start-up; a ResNet-50 asks about ~100 matrices i
 GPT-2 about 48 in 4. Grouping them makes that cost per shape, not per matrix. Answers are looked
 up by (node, k-th question of that node) and shape, so a real run that asks something the dry run
 did not (a bound that came out 0 and switched a later op's inputs off) is answered directly.
-Matrices certified ahead (:class:`~modelcheck.numerics.ahead.Ahead`, while the model was traced) are
-read from there, not certified again.
 """
 
 from __future__ import annotations
@@ -17,8 +15,7 @@ from typing import Callable
 
 import torch
 
-from modelcheck.numerics import certify, spectral
-from modelcheck.numerics.ahead import Ahead, ident
+from modelcheck.numerics import certify
 from modelcheck.numerics.threads import threads_for
 
 GROUP_BYTES = 2**26  # float64 Gram bytes per certify call (~67 MB, twice that with the Cholesky copy)
@@ -29,9 +26,8 @@ Key = tuple[str, int]
 class Certifier:
     """``max_bound(mats)``: the max over ``mats[..., m, n]`` of certified σ_max bounds."""
 
-    def __init__(self, direct: Callable[[torch.Tensor], float], ahead: Ahead | None = None) -> None:
+    def __init__(self, direct: Callable[[torch.Tensor], float]) -> None:
         self._direct = direct
-        self._ahead = ahead
         self._recording = False
         self._node = ""
         self._k = 0
@@ -58,19 +54,8 @@ class Certifier:
             return got[1]
         return self._direct(mats)
 
-    def cheap_bound(self, mat: torch.Tensor) -> float:
-        """:func:`~modelcheck.numerics.spectral.cheap_bound` of a 2-D weight, from ahead if it was there."""
-        if self._ahead is not None:
-            self._ahead.finish()
-            got = self._ahead.lookup(mat)
-            if got is not None:
-                return float(got[0])
-        return spectral.cheap_bound(mat)
-
     def solve(self) -> None:
         """Certify every recorded question, one batch per (shape, dtype)."""
-        if self._ahead is not None:
-            self._ahead.finish()
         groups: dict[tuple, list[tuple[Key, torch.Tensor]]] = defaultdict(list)
         for key, mats in self._asked.items():
             flat = mats.reshape(-1, mats.shape[-2], mats.shape[-1])
@@ -91,22 +76,20 @@ class Certifier:
         self._asked.clear()
 
     def _certify(self, chunk: list[tuple[Key, torch.Tensor]]) -> None:
-        # the same weight asked twice (tied, reused) is certified once; one certified ahead, not at all
-        where: dict[tuple, tuple[int, int]] = {}  # ident -> (0: certified here, 1: ahead; first row)
-        todo: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])  # matrices here, bounds from ahead
-        rows = [0, 0]
-        for _, flat in chunk:
-            same = ident(flat)
-            if same not in where:
-                got = self._ahead.lookup(flat) if self._ahead is not None else None
-                src = int(got is not None)
-                where[same] = (src, rows[src])
-                todo[src].append(flat if got is None else got)
-                rows[src] += flat.shape[0]
-        bounds = [torch.cat(t) if t else torch.zeros(0, dtype=torch.float64) for t in todo]
-        if todo[0]:
-            with threads_for(2.0 * sum(t.numel() * min(t.shape[-2:]) for t in todo[0])):
-                bounds[0] = torch.cat(certify.sigma_bounds_many(todo[0]))
+        unique: dict[tuple, int] = {}  # the same weight asked twice (tied, reused) is certified once
+        stack: list[torch.Tensor] = []
+        where: list[tuple[Key, tuple[int, ...], int, int]] = []
+        rows = 0
         for key, flat in chunk:
-            src, start = where[ident(flat)]
-            self._answers[key] = (tuple(self._asked[key].shape), float(bounds[src][start:start + flat.shape[0]].max()))
+            ident = (flat.data_ptr(), tuple(flat.shape), flat.stride(), flat.dtype, flat._version)
+            if ident not in unique:
+                unique[ident] = rows
+                stack.append(flat)
+                rows += flat.shape[0]
+            start = unique[ident]
+            where.append((key, tuple(self._asked[key].shape), start, start + flat.shape[0]))
+        with threads_for(2.0 * sum(t.numel() * min(t.shape[-2:]) for t in stack)):
+            bounds = torch.cat(certify.sigma_bounds_many(stack))
+        for key, shape, lo, hi in where:
+            self._answers[key] = (shape, float(bounds[lo:hi].max()))
+

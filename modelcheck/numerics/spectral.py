@@ -60,15 +60,13 @@ def cheap_bound(mat: torch.Tensor) -> float:
     return min(math.sqrt(fro2), math.sqrt(col * row)) * _MARGIN
 
 
-def matrix_bound(mat: torch.Tensor, bound: Callable[[torch.Tensor], float] | None = None,
-                 cheap: Callable[[torch.Tensor], float] = cheap_bound) -> tuple[float, str]:
+def matrix_bound(mat: torch.Tensor, bound: Callable[[torch.Tensor], float] | None = None) -> tuple[float, str]:
     """(bound, method) for a Linear-like weight: Gram unless its first product blows the budget.
-    ``bound`` answers the Gram case (a :class:`~modelcheck.numerics.certifier.Certifier`'s ``max_bound``),
-    ``cheap`` the other (the Certifier's ``cheap_bound``)."""
+    ``bound`` answers the Gram case (a :class:`~modelcheck.numerics.certifier.Certifier`'s ``max_bound``)."""
     rows, cols = int(mat.shape[0]), int(mat.numel() // max(mat.shape[0], 1))
     mat = mat.reshape(rows, cols)
     if 2.0 * rows * cols * min(rows, cols) > FLOP_BUDGET:
-        return _cached(mat, ("cheap",), lambda: cheap(mat)), "cheap(frobenius/schur)"
+        return _cached(mat, ("cheap",), lambda: cheap_bound(mat)), "cheap(frobenius/schur)"
     return (bound(mat[None]) if bound is not None else gram_bound(mat)), "gram"
 
 

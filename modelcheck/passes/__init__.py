@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from modelcheck.ir import Graph
-
-if TYPE_CHECKING:
-    from modelcheck.numerics.ahead import Ahead
 
 # Modules that register the built-in passes when imported.
 _BUILTIN = (
@@ -61,7 +58,6 @@ class PassContext:
     model: Any = None  # the nn.Module (typed loosely: this package does not import torch.nn)
     bounds: str = "fast"  # Lipschitz bounds: "fast" | "tight"
     norm_rows: Mapping[str, Any] | None = None  # norm-row statistics the input check's forward took
-    ahead: Ahead | None = None  # σ_max certificates started before the trace (lipschitz.ahead.questions)
     jacobian: JacobianOptions = field(default_factory=JacobianOptions)
     skipped: dict[str, str] = field(default_factory=dict)  # pass name -> why it did not run
 

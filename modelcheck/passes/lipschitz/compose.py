@@ -25,7 +25,6 @@ import torch
 from modelcheck import capture
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.numerics import spectral
-from modelcheck.numerics.certifier import Certifier
 from modelcheck.passes import PassContext, register
 from modelcheck.passes.facts import LIPSCHITZ, LipschitzFact, LipschitzSummary
 from modelcheck.passes.lipschitz import ops
@@ -37,7 +36,7 @@ _WEIGHT_OPS = (Op.LINEAR, Op.CONV, Op.NORM, Op.MATMUL)
 @register(LIPSCHITZ, requires=("init_stats",))
 def run(graph: Graph, ctx: PassContext) -> None:
     model = ctx.model
-    env = ops.Env(graph, model, bounds=ctx.bounds or "fast", certifier=Certifier(spectral.max_bound, ctx.ahead))
+    env = ops.Env(graph, model, bounds=ctx.bounds or "fast")
     if model is not None and ctx.inputs is not None and not ctx.meta and not _any_meta(model):
         taken = ctx.norm_rows  # by the input check's forward, when it ran in eval mode
         env.row_var = dict(taken) if taken is not None else _norm_row_variances(model, ctx.inputs, env)

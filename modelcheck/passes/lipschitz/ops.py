@@ -69,7 +69,7 @@ def linear(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
     c = _uniform(scale)
     if scale is not None and c is None:
         w = w.to(torch.float64) * scale[:, None]
-    b, method = spectral.matrix_bound(w, env.certifier.max_bound, env.certifier.cheap_bound)
+    b, method = spectral.matrix_bound(w, env.certifier.max_bound)
     return fact(b * (c or 1.0), method + ("+bn" if scale is not None else ""))
 
 
