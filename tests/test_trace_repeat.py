@@ -221,3 +221,38 @@ def test_transformers_llama_replays(monkeypatch: pytest.MonkeyPatch) -> None:
     replayed, full = _both(model, (ids,), monkeypatch)
     assert spy.results == [True]
     assert _rows(replayed) == _rows(full)
+
+
+def test_transformers_gpt2_replays_through_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the lint (construction sites recorded, so a layer's line is where the user built the
+    model), export's own splits of GPT-2's fused qkv keep their line: the replay must still hold, or
+    the whole model is exported a second time."""
+    pytest.importorskip("transformers")
+    path = tmp_path / "gpt2_tiny.py"
+    path.write_text(textwrap.dedent('''
+        import torch
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+
+        def build() -> torch.nn.Module:
+            return GPT2LMHeadModel(GPT2Config(vocab_size=128, n_positions=32, n_embd=32, n_layer=7, n_head=2))
+
+
+        def example_inputs():
+            return (torch.randint(0, 128, (2, 16), generator=torch.Generator().manual_seed(0)),)
+
+    '''))
+    rules = load_rules()
+
+    def lint() -> list[dict[str, Any]]:
+        report = lint_paths([str(path)], resolve_settings([str(path)], CliOptions(cache=False)), rules=rules)
+        return [{k: v for k, v in m.items() if k != "seconds"} for m in report_dict(report)["models"]]
+
+    spy = _Spy(monkeypatch)
+    replayed = lint()
+    assert replayed[0]["status"] == "ok" and replayed[0]["tracer"] == "export", replayed
+    assert spy.results == [True]
+    with monkeypatch.context() as m:
+        m.setattr(repeat, "MIN_DEPTH", 10**9)
+        full = lint()
+    assert replayed == full

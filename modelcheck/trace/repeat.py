@@ -250,8 +250,10 @@ def _moved(seg: list[Node], refs: dict[int, Node], s: Stack, blocks: range, by: 
                 return None
             source = builder.site(module, n.source)
             params = builder.params_of(module, path)
-        elif n.op is Op.SPLIT and inputs and path != n.module_path:
-            source = inputs[0].source  # the builder's split points where its layer points
+        elif n.op is Op.SPLIT and inputs and path != n.module_path and n.inputs and n.source == n.inputs[0].source:
+            # a split the builder made points where its layer points; one the tracer lowered (export's
+            # getitem of an aten split) keeps its own line: with sites recorded the two differ
+            source = inputs[0].source
         target = s.moved(n.target, blocks, by) if n.op is Op.PARAM else n.target
         out.append(Node(n.name, n.op, target, inputs, module_path=path, module_type=n.module_type,
                         source=source, meta=n.meta, params=params, attrs=dict(n.attrs)))
