@@ -209,7 +209,7 @@ class _RecordingEnviron(os._Environ):  # type: ignore[name-defined,misc]
         return value
 
 
-def _installed_roots() -> tuple[str, ...]:
+def _raw_roots() -> set[str]:
     paths = sysconfig.get_paths()
     roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     roots |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
@@ -219,7 +219,11 @@ def _installed_roots() -> tuple[str, ...]:
         roots |= set(site.getsitepackages()) | {site.getusersitepackages()}
     except AttributeError:
         pass
-    return tuple(sorted(str(Path(r).resolve()) for r in roots if r))
+    return {r for r in roots if r}
+
+
+def _installed_roots() -> tuple[str, ...]:
+    return tuple(sorted(str(Path(r).resolve()) for r in _raw_roots()))
 
 
 class Recorder:
@@ -232,7 +236,7 @@ class Recorder:
         _ACTIVE = self
         self.project = project.resolve()
         self.before = set(sys.modules)
-        self.modules: dict[str, Path] = {}  # new modules seen by capture(), before the import unloads them
+        self.modules: dict[str, str] = {}  # new modules' files seen by capture(), before the import unloads them
         self.opened: set[str] = set()
         self.reads: dict[str, str | None] = {}
         environ = os.environ
@@ -252,10 +256,10 @@ class Recorder:
 
     def capture(self) -> None:
         """Note the modules imported so far (the engine calls it before it unloads the file's own)."""
-        for name in set(sys.modules) - self.before - self.modules.keys():  # each path resolved once
-            path = _module_file(sys.modules.get(name))
-            if path is not None:
-                self.modules.setdefault(name, path)
+        for name in set(sys.modules) - self.before - self.modules.keys():
+            file = getattr(sys.modules.get(name), "__file__", None)
+            if isinstance(file, str) and file:
+                self.modules.setdefault(name, file)
 
     def finish(self, linted: Path) -> Dependencies:
         global _ACTIVE
@@ -266,11 +270,18 @@ class Recorder:
         io.open = self._real_open  # type: ignore[assignment]
         deps = Dependencies(env={k: v for k, v in self.reads.items() if k not in self.IGNORED_ENV})
         installed = _installed_roots()
+        # resolving a path costs a stat per component: a file importing transformers brings ~2,000
+        # modules and opens as many files, nearly all installed and not stamped one by one
+        seen_installed = installed + tuple(os.path.join(r, "") for r in _raw_roots())
+        project = os.path.join(str(self.project), "")
         linted = linted.resolve()
-        for name, path in self.modules.items():
+        for name, file in self.modules.items():
             if name.partition(".")[0] in ("modelcheck", "modelcheck_rules", "__main__", "__mp_main__"):
                 continue  # the environment stamp covers modelcheck's own sources
-            if path == linted:
+            if "." in name and os.path.isabs(file) and file.startswith(seen_installed) and not file.startswith(project):
+                continue  # an installed package's submodule: its top level's stamp covers it
+            path = _resolved(file)
+            if path is None or path == linted:
                 continue
             if str(path).startswith(installed):
                 if "." not in name:  # a package's top level: reinstalling it rewrites this file
@@ -278,6 +289,8 @@ class Recorder:
             else:
                 deps.files[str(path)] = digest(path)
         for name in self.opened:
+            if os.path.isabs(name) and name.startswith(seen_installed) and not name.startswith(project):
+                continue  # not a project file
             path = _resolved(name)
             if path is not None and path != linted and path.is_relative_to(self.project) and path.is_file():
                 deps.files.setdefault(str(path), digest(path))
@@ -291,13 +304,6 @@ def capture_modules() -> None:
     """Let the active recorder see the modules the file imported, before they are unloaded."""
     if _ACTIVE is not None:
         _ACTIVE.capture()
-
-
-def _module_file(module: Any) -> Path | None:
-    file = getattr(module, "__file__", None)
-    if not isinstance(file, str) or not file:
-        return None
-    return _resolved(file)
 
 
 def _resolved(name: str) -> Path | None:
