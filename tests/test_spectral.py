@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelcheck.numerics import certify, spectral
 from modelcheck.numerics import conv_bounds as spectral_conv
-from modelcheck.numerics import spectral
 
 
 @pytest.fixture(autouse=True)
@@ -253,3 +253,21 @@ def test_certificate_on_wide_weights_is_tight(shape: tuple[int, int, int]) -> No
     sigma = torch.linalg.matrix_norm(w.double(), 2)
     got = certify.sigma_bounds(w)
     assert torch.all(sigma <= got) and torch.all(got <= sigma * 1.005)
+
+
+def test_weights_of_several_shapes_share_one_eigen_bound_run() -> None:
+    """Grams of one size from weights of different shapes (tall, wide, stacked small ones) are certified
+    in one run; each answer lands on its own weight, above its σ_max and within 1% of it."""
+    gen = torch.Generator().manual_seed(3)
+    ws = [
+        torch.randn(3, 256, 64, generator=gen),  # small: stacked with the next one of its shape
+        torch.randn(2, 256, 64, generator=gen) * 5.0,
+        torch.randn(1, 64, 700, generator=gen) * 0.1,  # wide: the Gram of its rows, 64x64 too
+        torch.randn(1, 96, 64, generator=gen) * 30.0,
+    ]
+    got = certify.sigma_bounds_many(ws)
+    assert [g.shape[0] for g in got] == [3, 2, 1, 1]
+    for w, bound in zip(ws, got):
+        sigma = torch.linalg.matrix_norm(w.double(), ord=2)
+        assert torch.all(bound >= sigma)
+        assert torch.all(bound <= sigma * 1.01)

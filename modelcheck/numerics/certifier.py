@@ -55,13 +55,13 @@ class Certifier:
         return self._direct(mats)
 
     def solve(self) -> None:
-        """Certify every recorded question, one batch per (shape, dtype)."""
+        """Certify every recorded question, one batch per (Gram size, dtype): weights of several
+        shapes with one smaller side share a Lanczos run and a Cholesky call."""
         groups: dict[tuple, list[tuple[Key, torch.Tensor]]] = defaultdict(list)
         for key, mats in self._asked.items():
             flat = mats.reshape(-1, mats.shape[-2], mats.shape[-1])
-            groups[(tuple(flat.shape[-2:]), flat.dtype)].append((key, flat))
-        for items in groups.values():
-            side = min(items[0][1].shape[-2:])
+            groups[(min(flat.shape[-2:]), flat.dtype)].append((key, flat))
+        for (side, _), items in groups.items():
             per = max(1, GROUP_BYTES // (8 * side * side))
             chunk: list[tuple[Key, torch.Tensor]] = []
             size = 0
