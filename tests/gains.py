@@ -44,3 +44,16 @@ def measure_gains(model: nn.Module, inputs: tuple[torch.Tensor, ...], seed: int 
 def log_err(pred: float | None, meas: float) -> float:
     assert pred is not None and pred > 0, pred
     return abs(math.log10(pred) - math.log10(meas))
+
+
+class CountingMLP(nn.Module):
+    """A two-layer MLP that counts its forwards: "the check's forward carries the measurement" means one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.b(torch.relu(self.a(x))) * 3.0

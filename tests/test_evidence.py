@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import torch
-from torch import nn
 
 from modelcheck import capture
 from modelcheck.load import inputs as example
+from tests.gains import CountingMLP
 from tests.zoo import lint_cli
 
 # torch.sign is a map the signal pass does not model: it passes the predicted scale through, so 12
@@ -89,19 +89,8 @@ def test_text_report_prints_measured_beside_predicted(sign_mlp: Path) -> None:
     assert re.search(r"forward gain \S+ \(measured \S+\)", out), out
 
 
-class _Counting(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
-        self.calls = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        return self.b(torch.relu(self.a(x))) * 3.0
-
-
 def test_measurement_rides_on_the_check_forward() -> None:
-    model = _Counting()
+    model = CountingMLP()
     x = torch.randn(4, 8)
     got = capture.Measurement()
     example.forward(model, (x,), "test", "", (), None, got)

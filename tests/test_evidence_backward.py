@@ -18,6 +18,7 @@ from torch import nn
 from modelcheck import capture
 from modelcheck.engine import evidence
 from modelcheck.load import inputs as example
+from tests.gains import CountingMLP
 from tests.zoo import lint_cli
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "models"
@@ -31,20 +32,9 @@ def _u(y: torch.Tensor) -> torch.Tensor:
     return torch.randn(tuple(y.shape), generator=torch.Generator().manual_seed(0))
 
 
-class _Counting(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
-        self.calls = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        return self.b(torch.relu(self.a(x))) * 3.0
-
-
 def test_backward_gain_rides_on_the_check_forward() -> None:
     torch.manual_seed(0)
-    model, x = _Counting(), torch.randn(4, 8)
+    model, x = CountingMLP(), torch.randn(4, 8)
     got = capture.Measurement(backward=True)
     example.forward(model, (x,), "test", "", (), None, got)
     assert model.calls == 1  # no second forward
@@ -97,7 +87,7 @@ def test_size_rule_spares_the_speed_benchmarks(name: str, cheap: bool) -> None:
 
 
 def test_activation_budget_skips_the_backward(monkeypatch: pytest.MonkeyPatch) -> None:
-    model, x = _Counting(), torch.randn(4, 8)
+    model, x = CountingMLP(), torch.randn(4, 8)
     monkeypatch.setattr(capture, "BACKWARD_MAX_ACTIVATIONS", 8)  # 4x8 inputs to each of a and b: over it
     got = capture.Measurement(backward=True)
     example.forward(model, (x,), "test", "", (), None, got)
@@ -243,7 +233,7 @@ def test_each_finding_is_weighed_against_the_gain_it_rests_on() -> None:
 def test_a_wrong_input_fails_once_with_its_own_error() -> None:
     from modelcheck.errors import InputError
 
-    model = _Counting()
+    model = CountingMLP()
     with pytest.raises(InputError):
         example.forward(model, (torch.randn(4, 5),), "test", "", (), None, capture.Measurement(backward=True))
     assert model.calls == 1  # not retried without grad: a shape error is not the grad's doing

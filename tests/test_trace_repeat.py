@@ -90,6 +90,12 @@ class _Spy:
         monkeypatch.setattr(repeat, "expand", spy)
 
 
+def _lint(path: Path, rules: Any) -> list[dict[str, Any]]:
+    """The JSON report of ``path``'s models, in this process (the spy cannot see a forked worker)."""
+    report = lint_paths([str(path)], resolve_settings([str(path)], CliOptions(cache=False)), rules=rules)
+    return [{k: v for k, v in m.items() if k != "seconds"} for m in report_dict(report)["models"]]
+
+
 def _both(model: nn.Module, inputs: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch,
           prefer: str | None = None) -> tuple[Graph, Graph]:
     replayed = trace_model(model, inputs, prefer=prefer)
@@ -129,17 +135,12 @@ def test_report_equals_full_analysis(depth: int, tmp_path: Path, monkeypatch: py
     path = tmp_path / f"stack_{depth}.py"
     path.write_text(src)
     rules = load_rules()
-
-    def lint() -> list[dict[str, Any]]:
-        report = lint_paths([str(path)], resolve_settings([str(path)], CliOptions(cache=False)), rules=rules)
-        return [{k: v for k, v in m.items() if k != "seconds"} for m in report_dict(report)["models"]]
-
     spy = _Spy(monkeypatch)
-    replayed = lint()
+    replayed = _lint(path, rules)
     assert spy.results == [True, True]
     with monkeypatch.context() as m:
         m.setattr(repeat, "MIN_DEPTH", 10**9)
-        full = lint()
+        full = _lint(path, rules)
     assert spy.results == [True, True]
     assert replayed == full
     scaled = next(m for m in replayed if m["model"] == "Scaled")
@@ -243,16 +244,11 @@ def test_transformers_gpt2_replays_through_the_engine(tmp_path: Path, monkeypatc
 
     '''))
     rules = load_rules()
-
-    def lint() -> list[dict[str, Any]]:
-        report = lint_paths([str(path)], resolve_settings([str(path)], CliOptions(cache=False)), rules=rules)
-        return [{k: v for k, v in m.items() if k != "seconds"} for m in report_dict(report)["models"]]
-
     spy = _Spy(monkeypatch)
-    replayed = lint()
+    replayed = _lint(path, rules)
     assert replayed[0]["status"] == "ok" and replayed[0]["tracer"] == "export", replayed
     assert spy.results == [True]
     with monkeypatch.context() as m:
         m.setattr(repeat, "MIN_DEPTH", 10**9)
-        full = lint()
+        full = _lint(path, rules)
     assert replayed == full
