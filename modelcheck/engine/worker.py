@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, MutableMapping
 
 from modelcheck.config.settings import Settings
 from modelcheck.engine import codec, progress, sandbox
@@ -25,6 +25,11 @@ from modelcheck.engine.records import FileJob
 WARM_UP_ENV = "MODELCHECK_WARM_UP"  # set by the parent when several files will be forked
 RULES: Any = None  # the zygote's RuleSet, loaded once and inherited by every fork
 SOURCES: tuple[tuple[str, str], ...] = ()  # the entry points RULES came from
+# GNU OpenMP (torch's CPU runtime) spins 300,000 times before an idle thread sleeps. A spinning team
+# holds the cores a busy machine (an editor, a test run, `--jobs 2`) needs: with one core taken by
+# another process ResNet-50's lint took 6.2 s against 3.3 s with 10,000 spins, GPT-2's 14.8 s against
+# 9.2 s, and on the idle machine the two are the same (benchmarks/README.md, "OpenMP spin").
+OPENMP_SPINS = "10000"
 
 
 def rule_sources() -> tuple[tuple[str, str], ...]:
@@ -36,9 +41,19 @@ def rule_sources() -> tuple[tuple[str, str], ...]:
     return tuple(sorted((ep.name, ep.value) for ep in importlib.metadata.entry_points(group=GROUP)))
 
 
+def openmp_defaults(environ: MutableMapping[str, str]) -> None:
+    """A short OpenMP spin before idle threads sleep (:data:`OPENMP_SPINS`), unless the user chose a
+    wait policy or a spin count. Read once, when torch loads the runtime: set before ``import torch``."""
+    if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
+        environ["GOMP_SPINCOUNT"] = OPENMP_SPINS
+
+
 def preload() -> None:
     """Everything a file's lint needs that does not depend on the file (run in the zygote)."""
     global RULES, SOURCES
+    # the zygote's own environment: each worker gets the parent's back (sandbox.set_environment), and
+    # the runtime keeps what it read when torch loaded it here
+    openmp_defaults(os.environ)
     import torch  # noqa: F401
 
     import modelcheck.engine.file  # noqa: F401  (the analysis: trace, passes, checks)

@@ -1,0 +1,59 @@
+"""The zygote's OpenMP spin default: set before torch loads its runtime, never over the user's choice,
+and never visible to the user's code (each worker gets the parent's environment back)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from modelcheck.engine.worker import OPENMP_SPINS, openmp_defaults
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ({}, {"GOMP_SPINCOUNT": OPENMP_SPINS}),
+    ({"GOMP_SPINCOUNT": "5"}, {"GOMP_SPINCOUNT": "5"}),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "ACTIVE"}),
+])
+def test_openmp_defaults(given: dict[str, str], expected: dict[str, str]) -> None:
+    env = dict(given)
+    openmp_defaults(env)
+    assert env == expected
+
+
+def test_user_code_sees_the_parents_environment(tmp_path: Path) -> None:
+    seen = tmp_path / "seen.json"
+    model = tmp_path / "model.py"
+    model.write_text(textwrap.dedent(f'''
+        import json
+        import os
+
+        import torch
+        from torch import nn
+
+        with open({str(seen)!r}, "w") as f:
+            json.dump(os.environ.get("GOMP_SPINCOUNT"), f)
+
+
+        class Net(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+
+            def forward(self, x):
+                return self.fc(x)
+
+
+        def example_inputs():
+            return (torch.randn(2, 4),)
+    '''))
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    done = subprocess.run([sys.executable, "-m", "modelcheck", "lint", "--no-cache", "--import-scripts", "-f", "json", str(model)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode in (0, 1), done.stderr
+    assert json.loads(seen.read_text()) is None
