@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ import torch
 from modelcheck import capture
 from modelcheck.load import inputs as example
 from tests.gains import CountingMLP
-from tests.zoo import lint_cli
+from tests.zoo import lint_cli, only_model
 
 # torch.sign is a map the signal pass does not model: it passes the predicted scale through, so 12
 # N(0, 1)-initialised layers are predicted to explode while the measured signal stays bounded.
@@ -45,15 +44,9 @@ def sign_mlp(tmp_path: Path) -> Path:
     return path
 
 
-def _model(report: dict[str, Any]) -> dict[str, Any]:
-    (m,) = report["models"]
-    assert m["status"] == "ok", m["error"]
-    return m
-
-
 def test_contradicted_error_becomes_a_warning_with_both_numbers(sign_mlp: Path, tmp_path: Path) -> None:
     code, report = lint_cli([sign_mlp], out=tmp_path / "r.json")
-    m = _model(report)
+    m = only_model(report)
     assert code == 0
     assert m["metrics"]["forward_gain"] > 1e4
     measured = m["measured_metrics"]["forward_gain"]
@@ -69,13 +62,13 @@ def test_dropout_keeps_the_prediction_alone(tmp_path: Path) -> None:
     path = tmp_path / "sign_dropout.py"
     path.write_text(SIGN_MLP.replace("x = torch.sign(lin(x))", "x = torch.nn.functional.dropout(torch.sign(lin(x)), 0.1)"))
     _, report = lint_cli([path], out=tmp_path / "r.json")
-    m = _model(report)
+    m = only_model(report)
     assert [f["severity"] for f in m["findings"] if f["rule"] == "MC304"] == ["error"]
 
 
 def test_meta_predictions_stand_alone(sign_mlp: Path, tmp_path: Path) -> None:
     _, report = lint_cli([sign_mlp], "--meta", out=tmp_path / "r.json")
-    m = _model(report)
+    m = only_model(report)
     assert "measured_metrics" not in m
     assert [f["severity"] for f in m["findings"] if f["rule"] == "MC304"] == ["error"]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 from modelcheck import capture
 from modelcheck.errors import TraceError
 from modelcheck.trace.tracers import trace_model
-from tests.zoo import lint_cli
+from tests.zoo import lint_cli, only_model
 
 # As tests/test_evidence.py's SignMLP (torch.sign is a map the signal pass does not model, so the
 # prediction explodes while the signal stays bounded), with a 2048-wide layer that puts it over the
@@ -63,16 +62,10 @@ def big_sign(tmp_path: Path) -> Path:
     return path
 
 
-def _model(report: dict[str, Any]) -> dict[str, Any]:
-    (m,) = report["models"]
-    assert m["status"] == "ok", m["error"]
-    return m
-
-
 @pytest.mark.parametrize("tracer", ["fx", "hooks"])
 def test_explicit_inputs_without_norms_are_measured(big_sign: Path, tmp_path: Path, tracer: str) -> None:
     _, report = lint_cli([big_sign], "--tracer", tracer, out=tmp_path / "r.json")
-    m = _model(report)
+    m = only_model(report)
     assert m["tracer"] == tracer and m["num_parameters"] > capture.BACKWARD_MAX_PARAMETERS
     measured = m["measured_metrics"]
     assert measured["forward_gain"] == pytest.approx(1.0 / _rms(_x()), rel=1e-5)  # SPEC §2, directly
@@ -99,7 +92,7 @@ def test_dropout_in_the_training_mode_trace_is_not_reported(tmp_path: Path) -> N
     path.write_text(BIG_SIGN_MLP.replace("x = torch.sign(lin(x))",
                                          "x = torch.nn.functional.dropout(torch.sign(lin(x)), 0.1)"))
     _, report = lint_cli([path], out=tmp_path / "r.json")
-    m = _model(report)
+    m = only_model(report)
     assert m["tracer"] == "fx" and "measured_metrics" not in m
     assert [f["severity"] for f in m["findings"] if f["rule"] == "MC304"] == ["error"]
 
@@ -190,7 +183,7 @@ def test_the_model_runs_once(tmp_path: Path, width: int, root: int, backward: bo
     path = tmp_path / "counted.py"
     path.write_text(COUNTED.format(tally=str(tally), width=width))
     _, report = lint_cli([path], out=tmp_path / "r.json")
-    m = _model(report)
+    m = only_model(report)
     assert m["tracer"] == "fx"
     calls = tally.read_text().split()
     assert calls.count("root") == root

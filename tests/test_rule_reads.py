@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from modelcheck.engine.checks import METRIC_PASSES, run_checks
-from modelcheck.passes import PASSES, PassContext, load_builtin
+from modelcheck.engine.checks import METRIC_PASSES, _needs, run_checks
+from modelcheck.passes import PassContext, load_builtin
 from modelcheck.registry import load_rules
 from modelcheck.rule import Rule
 
@@ -26,14 +26,7 @@ ACCESSORS = {"param_info": "init_stats"}
 
 def _closure(names: tuple[str, ...]) -> set[str]:
     load_builtin()
-    seen: set[str] = set()
-    stack = list(names)
-    while stack:
-        p = stack.pop()
-        if p not in seen:
-            seen.add(p)
-            stack.extend(PASSES[p].requires if p in PASSES else ())
-    return seen
+    return set(names).union(*(_needs(n) for n in names))
 
 
 def _reads(module: str, seen: set[str] | None = None) -> set[str]:

@@ -319,3 +319,10 @@ def log10_error(predicted: float | None, measured: float) -> float:
     if predicted is None or not (predicted > 0 and measured > 0) or not math.isfinite(predicted * measured):
         return math.inf
     return abs(math.log10(predicted) - math.log10(measured))
+
+
+def only_model(report: dict[str, Any]) -> dict[str, Any]:
+    """The one model of a JSON report, which must have been analysed."""
+    (m,) = report["models"]
+    assert m["status"] == "ok", m["error"]
+    return m

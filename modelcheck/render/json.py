@@ -149,16 +149,8 @@ def _finding(f: Finding) -> dict[str, Any]:
 
 
 def _related(f: Finding) -> dict[str, Any]:
-    return {
-        "rule": f.rule,
-        "name": f.name,
-        "severity": f.severity.value,
-        "message": f.message,
-        "module": f.module,
-        "file": f.file,
-        "line": f.line,
-        "numbers": json_numbers(f.numbers),
-    }
+    """A related finding: the primary's keys, less its probe mark, fix and own related list."""
+    return {k: v for k, v in _finding(f).items() if k not in ("probe", "fix", "related")}
 
 
 def _layer(s: LayerStat) -> dict[str, Any]:
