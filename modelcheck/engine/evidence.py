@@ -26,7 +26,7 @@ import math
 from dataclasses import replace
 from typing import NamedTuple, Sequence
 
-from modelcheck.capture import FLOAT32_MAX, Measurement
+from modelcheck.capture import Measurement, float32_or_inf
 from modelcheck.diagnostics import Finding, Metrics, Severity
 from modelcheck.ir import Graph, Op
 from modelcheck.numbers import fmt_num
@@ -81,9 +81,7 @@ def first_gradient_divergence(graph: Graph, measured: Measurement) -> Divergence
 
 def _as_measured(gain: float | None) -> float | None:
     """A gain non-finite or beyond float32 is no number we measured: ``inf`` says it overflowed."""
-    if gain is None:
-        return None
-    return gain if math.isfinite(gain) and gain < FLOAT32_MAX else math.inf
+    return None if gain is None else float32_or_inf(gain)
 
 
 def measured_metrics(measured: Measurement | None) -> Metrics | None:
