@@ -188,12 +188,17 @@ def _rms(t: Any, wide: bool = False) -> float | None:
     return norm / math.sqrt(t.numel())
 
 
+def float32_or_inf(v: float) -> float:
+    """``v``, or ``inf`` when it is not a finite float32 number (overflowed: not measured)."""
+    return v if math.isfinite(v) and v < FLOAT32_MAX else math.inf
+
+
 def _grad_rms(t: torch.Tensor | None) -> float:
     """RMS of a gradient; ``inf`` when it is not a finite float32 number (overflowed: not measured)."""
     if t is None:
         return 0.0
     v = _rms(t, wide=True)
-    return v if v is not None and math.isfinite(v) and v < FLOAT32_MAX else math.inf
+    return math.inf if v is None else float32_or_inf(v)
 
 
 class _Leaf:

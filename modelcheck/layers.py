@@ -9,6 +9,7 @@ GPT-2's ``Conv1D``) are recognised by class name, without importing their librar
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 from typing import Any, Callable
@@ -102,9 +103,7 @@ def _reads_weight(node: ast.AST) -> bool:
                and n.value.id == "self" for n in ast.walk(node))
 
 
-_OFFSETS: dict[type, float] = {}
-
-
+@functools.cache
 def weight_offset(cls: type) -> float:
     """c where the class's ``forward`` scales by ``c + self.weight`` (Gemma: ``1.0 + self.weight``), else 0.
 
@@ -112,14 +111,8 @@ def weight_offset(cls: type) -> float:
     makes the scale ``c + w``, so a zero-initialised ``w`` is not a zero scale. 0 when the source is
     unavailable or has no such sum.
     """
-    if cls not in _OFFSETS:
-        _OFFSETS[cls] = _source_offset(getattr(cls, "forward", None))
-    return _OFFSETS[cls]
-
-
-def _source_offset(fn: Any) -> float:
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(cls, "forward", None))))
     except (OSError, TypeError, SyntaxError):
         return 0.0
     for node in ast.walk(tree):

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
-from modelcheck.capture import FLOAT32_MAX, Measurement
+from modelcheck.capture import Measurement, float32_or_inf
 from modelcheck.diagnostics import Finding, Metrics, Severity
-from modelcheck.ir import Graph, Op
+from modelcheck.ir import Graph, Node, Op
 from modelcheck.numbers import fmt_num
 from modelcheck.passes.facts import SIGNAL
 
@@ -46,44 +46,39 @@ class Divergence(NamedTuple):
     observed: float
 
 
-def first_divergence(graph: Graph, measured: Measurement) -> Divergence | None:
-    """The first layer (in execution order) whose output's predicted RMS is off the observed by 3x."""
-    for node in graph.nodes:
-        obs = measured.module_input_rms.get(node.module_path) if node.module_path else None
-        if obs is None or not node.inputs:
+def _first_off(nodes: Iterable[Node], observed: Mapping[str, float], moment: str) -> Divergence | None:
+    """The first of ``nodes`` whose input's predicted RMS (``sqrt`` of the SIGNAL ``moment``: q for
+    the signal, g for its gradient) is off the observed one by 3x."""
+    for node in nodes:
+        obs = observed.get(node.module_path) if node.module_path else None
+        if obs is None or not node.inputs or obs <= 0:
             continue
         src = node.inputs[0]
         state = src.facts.get(SIGNAL)
-        if state is None or state.q <= 0 or obs <= 0:
+        second = getattr(state, moment) if state is not None else 0.0
+        if second <= 0:
             continue
-        pred = math.sqrt(state.q)
+        pred = math.sqrt(second)
         if abs(math.log10(pred / obs)) > DIVERGED:
             return Divergence(src.label, pred, obs)
     return None
+
+
+def first_divergence(graph: Graph, measured: Measurement) -> Divergence | None:
+    """The first layer (in execution order) whose output's predicted RMS is off the observed by 3x."""
+    return _first_off(graph.nodes, measured.module_input_rms, "q")
 
 
 def first_gradient_divergence(graph: Graph, measured: Measurement) -> Divergence | None:
     """The first layer (in the backward's order, from the output) whose output's predicted gradient RMS
-    is off the observed one by 3x."""
-    for node in reversed(graph.nodes):
-        obs = measured.module_grad_rms.get(node.module_path) if node.module_path else None
-        if obs is None or not node.inputs or not (0 < obs < math.inf):
-            continue
-        src = node.inputs[0]
-        state = src.facts.get(SIGNAL)
-        if state is None or state.g <= 0:
-            continue
-        pred = math.sqrt(state.g)
-        if abs(math.log10(pred / obs)) > DIVERGED:
-            return Divergence(src.label, pred, obs)
-    return None
+    is off the observed one by 3x (an overflowed, ``inf``, gradient is no observation)."""
+    finite = {k: v for k, v in measured.module_grad_rms.items() if v < math.inf}
+    return _first_off(reversed(graph.nodes), finite, "g")
 
 
 def _as_measured(gain: float | None) -> float | None:
     """A gain non-finite or beyond float32 is no number we measured: ``inf`` says it overflowed."""
-    if gain is None:
-        return None
-    return gain if math.isfinite(gain) and gain < FLOAT32_MAX else math.inf
+    return None if gain is None else float32_or_inf(gain)
 
 
 def measured_metrics(measured: Measurement | None) -> Metrics | None:

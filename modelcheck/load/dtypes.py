@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -98,11 +99,8 @@ def watching(model: nn.Module, inputs: Sequence[Any], *, until_all_seen: bool = 
     handles = []
     seen: set[int] = set()
 
-    def hook(m: nn.Module, args: tuple[Any, ...]) -> None:
-        takes = _takes(m)
-        if takes is None:
-            return
-        for a in args[:_DATA_ARGS.get(_stock(m, _FLOAT_LAYERS + _ID_LAYERS), 1)]:  # not masks, offsets, weights
+    def hook(takes: str, data: int, m: nn.Module, args: tuple[Any, ...]) -> None:
+        for a in args[:data]:  # not masks, offsets, weights
             if isinstance(a, torch.Tensor) and not _fits(a, takes):
                 i = _which(a, inputs, takes)
                 if i is not None:
@@ -113,9 +111,11 @@ def watching(model: nn.Module, inputs: Sequence[Any], *, until_all_seen: bool = 
             if seen == tensors:
                 raise _Stop(None)
 
-    for m in model.modules():
-        if _takes(m) is not None:
-            handles.append(m.register_forward_pre_hook(hook))
+    for m in model.modules():  # what each layer takes is decided once here, not on every call
+        takes = _takes(m)
+        if takes is not None:
+            data = _DATA_ARGS.get(_stock(m, _FLOAT_LAYERS + _ID_LAYERS), 1)
+            handles.append(m.register_forward_pre_hook(partial(hook, takes, data)))
     try:
         yield
     finally:

@@ -93,11 +93,11 @@ def resolve(
         forward(model, tensors, source, hint, roots, observe, measure)
         return Inputs(tensors, source)
     failures: list[str] = []
-    retyped: set[int] = set()
     sizes = sizes if sizes is not None else Sizes()
     spatial, tokens = spatial_size(model, sizes, SPATIAL), token_count(sizes, TOKENS)
     for tensors, source in _by_signature(model, sizes, spatial, tokens):
         tensors = _to_device(tensors, meta)
+        retyped: set[int] = set()
         for _ in range(len(tensors) + 1):  # an input of the wrong dtype is redrawn in the layer's, once each
             try:
                 forward(model, tensors, source, "", roots, observe, measure)
@@ -108,17 +108,12 @@ def resolve(
                     break
                 retyped.add(i)
                 tensors = (*tensors[:i], dtypes.retyped(tensors[i], exc.mismatch), *tensors[i + 1:])
-                names = [dtypes.parameter_name(model, j) for j in range(len(tensors))]
-                roles = ", ".join(f"{n} {describe((t,))}" for n, t in zip(names, tensors))
-                again = ", ".join(names[j] for j in sorted(retyped))
-                source = f"from forward's signature: {roles} ({again} in the dtype of the first layer taking it)"
-                continue
+                source = _retyped_source(model, tensors, retyped)
             except InputError as exc:  # a wrong guess: try the next one
                 failures.append(exc.message)
                 break
-            # A ForwardError (NameError, NotImplementedError, ...) is the forward's own bug: it propagates.
-            return Inputs(tensors, source)
-        retyped.clear()
+            else:  # a ForwardError (NameError, NotImplementedError, ...) is the forward's own bug: it propagates
+                return Inputs(tensors, source)
     why = failures[0] if failures else "no example_inputs() and no first layer to infer a shape from"
     return Inputs(
         None,
@@ -258,6 +253,14 @@ def _guess(m: nn.Module, spatial: int, tokens: int) -> tuple[torch.Tensor, ...] 
         if isinstance(m, t) and m.num_features > 0:
             return (torch.randn(B, m.num_features, *([S] * (dims - 1))),)
     return None
+
+
+def _retyped_source(model: nn.Module, tensors: tuple[Any, ...], retyped: set[int]) -> str:
+    """The source of signature inputs of which those at ``retyped`` were redrawn in their layer's dtype."""
+    names = [dtypes.parameter_name(model, j) for j in range(len(tensors))]
+    roles = ", ".join(f"{n} {describe((t,))}" for n, t in zip(names, tensors))
+    again = ", ".join(names[j] for j in sorted(retyped))
+    return f"from forward's signature: {roles} ({again} in the dtype of the first layer taking it)"
 
 
 def check_dtypes(model: nn.Module, inputs: tuple[Any, ...], hint: str, roots: tuple[Path, ...]) -> None:
