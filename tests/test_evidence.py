@@ -4,6 +4,7 @@ second forward, and predictions alone under --meta."""
 
 from __future__ import annotations
 
+import math
 import re
 import textwrap
 from pathlib import Path
@@ -105,3 +106,21 @@ def test_not_confirmed_findings_do_not_fail_the_run() -> None:
     assert exit_code(report) is ExitCode.OK
     report = RunReport(models=(ModelReport("m.py", "M", findings=(f.with_(probe=ProbeVerdict.CONFIRMED),)),))
     assert exit_code(report) is ExitCode.FINDINGS
+
+
+def test_an_overflowed_layer_rms_is_no_observation() -> None:
+    """A leaf input whose float32 RMS overflowed (inf) is skipped, not divided by: the next layer decides."""
+    from types import SimpleNamespace
+
+    from modelcheck.engine.evidence import first_divergence
+    from modelcheck.ir import Node, Op
+    from modelcheck.passes.facts import SIGNAL, SignalState
+
+    x = Node("x", Op.INPUT, "x")
+    x.facts[SIGNAL] = SignalState(1.0, 0.0, 1.0, 0.0)
+    a = Node("a", Op.LINEAR, "Linear", (x,), module_path="a")
+    a.facts[SIGNAL] = SignalState(1.0, 0.0, 1.0, 0.0)
+    b = Node("b", Op.LINEAR, "Linear", (a,), module_path="b")
+    seen = capture.Measurement(module_input_rms={"a": math.inf, "b": 10.0})
+    got = first_divergence(SimpleNamespace(nodes=[x, a, b]), seen)  # type: ignore[arg-type]
+    assert got is not None and got.observed == 10.0 and got.predicted == 1.0

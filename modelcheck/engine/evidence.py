@@ -51,7 +51,7 @@ def _first_off(nodes: Iterable[Node], observed: Mapping[str, float], moment: str
     the signal, g for its gradient) is off the observed one by 3x."""
     for node in nodes:
         obs = observed.get(node.module_path) if node.module_path else None
-        if obs is None or not node.inputs or obs <= 0:
+        if obs is None or not node.inputs or not 0 < obs < math.inf:  # an overflowed RMS is no observation
             continue
         src = node.inputs[0]
         state = src.facts.get(SIGNAL)
@@ -72,8 +72,7 @@ def first_divergence(graph: Graph, measured: Measurement) -> Divergence | None:
 def first_gradient_divergence(graph: Graph, measured: Measurement) -> Divergence | None:
     """The first layer (in the backward's order, from the output) whose output's predicted gradient RMS
     is off the observed one by 3x (an overflowed, ``inf``, gradient is no observation)."""
-    finite = {k: v for k, v in measured.module_grad_rms.items() if v < math.inf}
-    return _first_off(reversed(graph.nodes), finite, "g")
+    return _first_off(reversed(graph.nodes), measured.module_grad_rms, "g")
 
 
 def _as_measured(gain: float | None) -> float | None:
