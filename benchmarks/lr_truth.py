@@ -53,13 +53,13 @@ def _load(path: Path) -> Any:
     return mod
 
 
-def _build(cls: Callable[[], nn.Module], seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
+def _build(cls: Callable[[], nn.Module]) -> nn.Module:
+    torch.manual_seed(0)
     return cls().train()
 
 
-def stable_at(cls: Callable[[], nn.Module], inputs: tuple[Any, ...], options: ProbeOptions) -> tuple[bool, float]:
-    """Train like the probe at ``options.lr``; (stable, final loss)."""
+def stable_at(cls: Callable[[], nn.Module], inputs: tuple[Any, ...], options: ProbeOptions) -> bool:
+    """Train like the probe at ``options.lr``: whether the run was stable."""
     model = _build(cls)
     device = torch.device("cpu")
     with torch.random.fork_rng():
@@ -73,12 +73,12 @@ def stable_at(cls: Callable[[], nn.Module], inputs: tuple[Any, ...], options: Pr
             loss = task.loss(model(*task.inputs))
             losses.append(float(loss.detach()))
             if not math.isfinite(losses[-1]):
-                return False, losses[-1]
+                return False
             loss.backward()
             opt.step()
         with torch.no_grad():
             losses.append(float(task.loss(model(*task.inputs))))
-    return all(math.isfinite(x) for x in losses) and not loss_rose(losses), losses[-1]
+    return all(math.isfinite(x) for x in losses) and not loss_rose(losses)
 
 
 def largest_stable(cls: Callable[[], nn.Module], inputs: tuple[Any, ...],
@@ -88,7 +88,7 @@ def largest_stable(cls: Callable[[], nn.Module], inputs: tuple[Any, ...],
     seen: dict[str, bool] = {}
 
     def run(i: int) -> bool:
-        ok, _ = stable_at(cls, inputs, replace(options, lr=GRID[i]))
+        ok = stable_at(cls, inputs, replace(options, lr=GRID[i]))
         seen[f"{GRID[i]:.3g}"] = ok
         return ok
 

@@ -247,8 +247,6 @@ def test_lanczos_guess_passes_the_first_cholesky_test(monkeypatch: pytest.Monkey
 def test_certificate_on_wide_weights_is_tight(shape: tuple[int, int, int]) -> None:
     # a narrow Marchenko–Pastur spectrum: Lanczos with one reorthogonalisation lost orthogonality
     # there, its guess overshot λ_max up to 16-fold and the proved bound was ~4x σ_max
-    from modelcheck.numerics import certify
-
     w = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 0.02
     sigma = torch.linalg.matrix_norm(w.double(), 2)
     got = certify.sigma_bounds(w)

@@ -222,10 +222,6 @@ def _raw_roots() -> set[str]:
     return {r for r in roots if r}
 
 
-def _installed_roots() -> tuple[str, ...]:
-    return tuple(sorted(str(Path(r).resolve()) for r in _raw_roots()))
-
-
 class Recorder:
     """Start before the user's import, :meth:`finish` after the file's last model."""
 
@@ -269,10 +265,11 @@ class Recorder:
         builtins.open = self._real_open
         io.open = self._real_open  # type: ignore[assignment]
         deps = Dependencies(env={k: v for k, v in self.reads.items() if k not in self.IGNORED_ENV})
-        installed = _installed_roots()
+        raw = _raw_roots()
+        installed = tuple(sorted(str(Path(r).resolve()) for r in raw))
         # resolving a path costs a stat per component: a file importing transformers brings ~2,000
         # modules and opens as many files, nearly all installed and not stamped one by one
-        seen_installed = installed + tuple(os.path.join(r, "") for r in _raw_roots())
+        seen_installed = installed + tuple(os.path.join(r, "") for r in raw)
         project = os.path.join(str(self.project), "")
         linted = linted.resolve()
         for name, file in self.modules.items():

@@ -27,8 +27,8 @@ RULES: Any = None  # the zygote's RuleSet, loaded once and inherited by every fo
 SOURCES: tuple[tuple[str, str], ...] = ()  # the entry points RULES came from
 # GNU OpenMP (torch's CPU runtime) spins 300,000 times before an idle thread sleeps. A spinning team
 # holds the cores a busy machine (an editor, a test run, `--jobs 2`) needs: with one core taken by
-# another process ResNet-50's lint took 6.2 s against 3.3 s with 10,000 spins, GPT-2's 14.8 s against
-# 9.2 s, and on the idle machine the two are the same (benchmarks/README.md, "OpenMP spin").
+# another process ResNet-50's lint took 4.25-5.45 s against 3.12-3.63 s with 10,000 spins, GPT-2's
+# 14.8 s against 9.15 s, and on the idle machine the two are the same (benchmarks/README.md, "OpenMP spin").
 OPENMP_SPINS = "10000"
 
 

@@ -224,22 +224,19 @@ def sigma_bounds_many(ws: list[torch.Tensor]) -> list[torch.Tensor]:
     for i, w in enumerate(ws):
         by_shape.setdefault(tuple(w.shape[-2:]), []).append(i)
     batches: list[torch.Tensor] = []
-    at: dict[int, tuple[int, int]] = {}  # ws[i] -> (its batch, its first row there)
+    start = [0] * len(ws)  # ws[i]'s first row in the batches laid end to end: they keep by_shape's order
+    rows = 0
     for idx in by_shape.values():
         group = [ws[i] for i in idx]
         each = group[0].shape[-2] * group[0].shape[-1] * w_bytes(group)
         if len(group) > 1 and (sum(w.numel() for w in group) * w_bytes(group) <= SMALL_STACK_BYTES
                                or each <= STACK_EACH_BYTES):
             # many small weights: one stacked product beats one call each (and one float64 concatenation)
-            row = 0
-            for i in idx:
-                at[i] = (len(batches), row)
-                row += sizes[i]
             batches.append(torch.cat(group))
         else:
-            for i in idx:
-                at[i] = (len(batches), 0)
-                batches.append(ws[i])
+            batches.extend(group)
+        for i in idx:
+            start[i], rows = rows, rows + sizes[i]
     parts = [gram(b) for b in batches]
     a = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
     err = torch.cat([p[1] for p in parts])
@@ -259,4 +256,4 @@ def sigma_bounds_many(ws: list[torch.Tensor]) -> list[torch.Tensor]:
             a64, e64, x64 = gram(b[redo], float64=True)
             err[lo + redo], extra[lo + redo], lam[lo + redo] = e64, x64, max_eig_bound(a64)
     out = torch.sqrt(lam + err) * (1 + 2 * _U64) + extra
-    return [out[offsets[at[i][0]] + at[i][1]:offsets[at[i][0]] + at[i][1] + sizes[i]] for i in range(len(ws))]
+    return [out[s:s + k] for s, k in zip(start, sizes)]

@@ -66,8 +66,8 @@ class SharpnessTracker:
     def __init__(self, options: ProbeOptions, params: Sequence[torch.nn.Parameter],
                  optimizer: torch.optim.Optimizer, loss_fn: Callable[[], torch.Tensor]) -> None:
         self.options, self.params, self.optimizer, self.loss_fn = options, list(params), optimizer, loss_fn
-        self.kind, self.constant = stability_constant(options)
-        self.threshold = self.constant / options.lr
+        self.kind, constant = stability_constant(options)
+        self.threshold = constant / options.lr
         self.steps = schedule(options)
         self.checks: list[SharpnessCheck] = []
         self.method = "autograd"

@@ -250,7 +250,7 @@ def _moved(seg: list[Node], refs: dict[int, Node], s: Stack, blocks: range, by: 
                 return None
             source = builder.site(module, n.source)
             params = builder.params_of(module, path)
-        elif n.op is Op.SPLIT and inputs and path != n.module_path and n.inputs and n.source == n.inputs[0].source:
+        elif n.op is Op.SPLIT and inputs and path != n.module_path and n.source == n.inputs[0].source:
             # a split the builder made points where its layer points; one the tracer lowered (export's
             # getitem of an aten split) keeps its own line: with sites recorded the two differ
             source = inputs[0].source
