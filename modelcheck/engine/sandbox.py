@@ -266,7 +266,8 @@ class Recorder:
         io.open = self._real_open  # type: ignore[assignment]
         deps = Dependencies(env={k: v for k, v in self.reads.items() if k not in self.IGNORED_ENV})
         raw = _raw_roots()
-        installed = tuple(sorted(str(Path(r).resolve()) for r in raw))
+        # roots end with a separator: /usr must not claim /usrx
+        installed = tuple(sorted(os.path.join(str(Path(r).resolve()), "") for r in raw))
         # resolving a path costs a stat per component: a file importing transformers brings ~2,000
         # modules and opens as many files, nearly all installed and not stamped one by one
         seen_installed = installed + tuple(os.path.join(r, "") for r in raw)
