@@ -7,7 +7,8 @@ high. Here the bound is *guessed* from below and then *proved*:
 1. A = WᴴW (the smaller side), with a rigorous bound ``err`` on its rounding error,
    ‖fl(A) − A‖₂ ≤ γ‖W‖_F² (Higham, Thm 3.5: |Δ| ≤ γ_N|W|ᴴ|W| for any summation order). Large real
    weights are multiplied in float32 in blocks of ``BLOCK`` along the inner dimension, so that the
-   order is ours and γ is γ_{BLOCK+blocks}, not γ_N; everything else is float64.
+   order is ours: ``FLUSH`` blocks are summed in float32, their partial sums in float64, and γ is
+   γ_{BLOCK+FLUSH} (float32) whatever the inner dimension, not γ_N; everything else is float64.
 2. θ = the largest Ritz value of a Lanczos run on A (≤ λ_max(A), usually within 0.1%), or for
    small A its top eigenvalue from a dense solver.
 3. μ = θ(1 + tol) is proved to exceed λ_max(A) when a floating-point Cholesky factorisation of
@@ -26,7 +27,10 @@ import math
 
 import torch
 
-BLOCK = 256  # inner-dimension block of the float32 product: γ_256 ≈ 1.5e-5
+BLOCK = 256  # the largest inner-dimension block of the float32 product (see _inner_block),
+FLUSH = 8  # and how many are summed in float32 before a float64 sum: γ_{BLOCK+FLUSH} for any depth
+ROWS = 256  # row block of the lower triangle
+REDO_ABOVE = 0.01  # a rounding bound above this fraction of λ is redone in float64
 LANCZOS_STEPS = 20
 SMALL_STACK_BYTES = 2**23  # same-shape weights stacked into one batch up to this size,
 STACK_EACH_BYTES = 2**20  # or whatever their number when each is this small
@@ -87,21 +91,45 @@ def gram(w: torch.Tensor, float64: bool = False) -> tuple[torch.Tensor, torch.Te
     if w.dtype == torch.float64:  # e.g. a weight with BatchNorm folded in: ‖W − fl32(W)‖₂ ≤ u‖W‖_F
         extra = _U32 * torch.linalg.matrix_norm(w, ord="fro") * (1 + 1e-12)
     x = w.to(torch.float32)
-    blocks = math.ceil(inner / BLOCK)
+    block = _inner_block(n)
+    starts = range(0, inner, block)
     acc = torch.zeros(b, n, n, dtype=torch.float32)
+    # the float32 partials of a deep product (a 50257×768 output embedding: 393 blocks) are summed in
+    # float64: with γ_{BLOCK+blocks} their bound passed 1% of λ and forced a float64 product 4x slower
+    total = torch.zeros(b, n, n, dtype=torch.float64) if len(starts) > FLUSH else None
     # block rows of the lower triangle only (A is symmetric): k(k+1)/2 of k² products
-    rows = [(r, min(r + BLOCK, n)) for r in range(0, n, BLOCK)]
-    for start in range(0, inner, BLOCK):  # slices, not a reshape: a transposed weight is not copied
-        blk = x[:, start:start + BLOCK]
+    rows = [(r, min(r + ROWS, n)) for r in range(0, n, ROWS)]
+    for i, start in enumerate(starts):  # slices, not a reshape: a transposed weight is not copied
+        blk = x[:, start:start + block]
         for r0, r1 in rows:
             acc[:, r0:r1, :r1].baddbmm_(blk[:, :, r0:r1].mT, blk[:, :, :r1])
+        if total is not None and (i + 1) % FLUSH == 0:
+            for r0, r1 in rows:
+                total[:, r0:r1, :r1] += acc[:, r0:r1, :r1]
+                acc[:, r0:r1, :r1].zero_()
+    if total is not None:
+        for r0, r1 in rows:
+            total[:, r0:r1, :r1] += acc[:, r0:r1, :r1]
+        acc = total
     for i, (r0, r1) in enumerate(rows):  # mirror the blocks above the diagonal: the same sums
         for c0, c1 in rows[:i]:
             acc[:, c0:c1, r0:r1] = acc[:, r0:r1, c0:c1].mT
     a = acc.to(torch.float64)
-    # each entry is a BLOCK-term dot product plus a float32 sum of ``blocks`` partials: γ_{BLOCK+blocks}
-    err = _trace_err(a, gamma(min(BLOCK, inner) + blocks + 1, _U32))
+    # each entry: float32 sums of at most FLUSH BLOCK-term dot products, γ_{BLOCK+FLUSH} (u32), then a
+    # float64 sum of the partials, γ_{partials}(u64) on a sum of magnitudes at most (1 + γ32)|W|ᴴ|W|
+    g32 = gamma(min(block, inner) + min(FLUSH, len(starts)) + 1, _U32)
+    err = _trace_err(a, g32 + gamma(len(starts) // FLUSH + 2, _U64) * (1 + g32))
     return a, err, extra
+
+
+def _inner_block(n: int) -> int:
+    """The largest block (≤ BLOCK) whose bound γ_{block+FLUSH}‖W‖_F² stays under REDO_ABOVE·λ for any
+    spectrum: ‖W‖_F² ≤ n·σ_max², so n·γ ≤ REDO_ABOVE means no float64 product, even for an orthogonal
+    weight. Smaller blocks cost more calls: 256 up to n = 512, 128 for GPT-2's 768."""
+    block = BLOCK
+    while block > 32 and n * gamma(block + FLUSH + 1, _U32) > REDO_ABOVE:
+        block //= 2
+    return block
 
 
 def _trace_err(a: torch.Tensor, g: float) -> torch.Tensor:
@@ -129,6 +157,7 @@ def ritz_max(a: torch.Tensor, steps: int = LANCZOS_STEPS) -> torch.Tensor:
     out = torch.zeros(b, dtype=torch.float64)
     theta = torch.zeros(b, dtype=torch.float64)
     active = torch.arange(b)
+    tiny = 1e-13 if a.dtype in (torch.float64, torch.complex128) else 1e-6  # breakdown: an invariant subspace
     for j in range(k):
         basis[:, j] = q
         v = (a @ q[..., None])[..., 0]
@@ -140,7 +169,7 @@ def ritz_max(a: torch.Tensor, steps: int = LANCZOS_STEPS) -> torch.Tensor:
             v = v - (basis[:, : j + 1].mT @ (basis[:, : j + 1].conj() @ v[..., None]))[..., 0]
         nrm = torch.linalg.vector_norm(v, dim=-1)
         beta[:, j] = nrm
-        q = torch.where(nrm[:, None] > 1e-13 * alpha[:, j].abs().clamp_min(1e-300)[:, None], v / nrm.clamp_min(1e-300)[:, None], 0)
+        q = torch.where(nrm[:, None] > tiny * alpha[:, j].abs().clamp_min(1e-300)[:, None], v / nrm.clamp_min(1e-300)[:, None], 0)
         if j + 1 < 8 or (j + 1) % 4 and j + 1 < k:
             continue
         prev, theta = theta, _top_ritz(alpha[:, : j + 1], beta[:, : j + 1])
@@ -152,6 +181,14 @@ def ritz_max(a: torch.Tensor, steps: int = LANCZOS_STEPS) -> torch.Tensor:
             active, a, q, theta = active[moving], a[moving], q[moving], theta[moving]
             basis, alpha, beta = basis[moving], alpha[moving], beta[moving]
     return out
+
+
+def _guess(a: torch.Tensor) -> torch.Tensor:
+    """A Lanczos guess at λ_max in single precision: each step reads all of ``a``, so float32 halves a
+    run that memory bandwidth bounds (ResNet-50's and GPT-2's Grams), and a guess needs ~1e-4, not 1e-16:
+    the Cholesky test in float64 is the proof."""
+    single = torch.complex64 if a.is_complex() else torch.float32
+    return ritz_max(a.to(single)).to(torch.float64)
 
 
 def _top_ritz(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
@@ -176,7 +213,7 @@ def max_eig_bound(a: torch.Tensor) -> torch.Tensor:
         return max_eig_bound(a / scale) * scale
     # small matrices: the exact top eigenvalue costs less than a Lanczos run and lets the first
     # test be tight to rounding; larger ones: a Lanczos guess
-    guess, tols = (torch.linalg.eigvalsh(a)[:, -1], (1e-7, *_TOLS)) if n <= EIGH_UP_TO else (ritz_max(a), _TOLS)
+    guess, tols = (torch.linalg.eigvalsh(a)[:, -1], (1e-7, *_TOLS)) if n <= EIGH_UP_TO else (_guess(a), _TOLS)
     lo = torch.maximum(guess, trace / n)  # λ_max ≥ mean eigenvalue
     u = _U64 * (2 if a.is_complex() else 1)
     c = (4 if a.is_complex() else 2) * gamma(n + 1, _U64)
@@ -251,7 +288,7 @@ def sigma_bounds_many(ws: list[torch.Tensor]) -> list[torch.Tensor]:
         offsets.append(offsets[-1] + b.shape[0])
     for j, b in enumerate(batches):
         lo, hi = offsets[j], offsets[j + 1]
-        redo = torch.nonzero(err[lo:hi] > 0.01 * lam[lo:hi]).flatten()
+        redo = torch.nonzero(err[lo:hi] > REDO_ABOVE * lam[lo:hi]).flatten()
         if redo.numel():
             a64, e64, x64 = gram(b[redo], float64=True)
             err[lo + redo], extra[lo + redo], lam[lo + redo] = e64, x64, max_eig_bound(a64)
