@@ -57,3 +57,31 @@ def test_user_code_sees_the_parents_environment(tmp_path: Path) -> None:
                           cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode in (0, 1), done.stderr
     assert json.loads(seen.read_text()) is None
+
+
+def test_zygote_sets_the_spin_count_before_torch_loads(tmp_path: Path) -> None:
+    # GNU OpenMP reads GOMP_SPINCOUNT once, when torch loads it: what counts is its value at that import
+    code = textwrap.dedent('''
+        import importlib.abc, json, os, sys
+
+        seen = []
+
+        class Watch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" and not seen:
+                    seen.append(os.environ.get("GOMP_SPINCOUNT"))
+                return None
+
+        sys.meta_path.insert(0, Watch())
+        from modelcheck.engine import worker
+        assert "torch" not in sys.modules
+        worker.preload()
+        print(json.dumps(seen))
+    ''')
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    got = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout.strip().splitlines()[-1]) == [OPENMP_SPINS]

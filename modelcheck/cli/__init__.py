@@ -22,6 +22,7 @@ import modelcheck
 from modelcheck.cli import clean as _clean
 from modelcheck.cli import lint as _lint
 from modelcheck.cli import rules as _rules
+from modelcheck.engine import prestart
 
 app = typer.Typer(
     name="modelcheck",
@@ -71,6 +72,7 @@ def _exit(code: int) -> NoReturn:
     normal under a tracer or coverage, whose exit hooks must run."""
     sys.stdout.flush()
     sys.stderr.flush()
+    prestart.stop()  # a zygote started before the command line loaded, in case no file needed it
     if sys.gettrace() is not None or "coverage" in sys.modules or os.environ.get("MODELCHECK_SOFT_EXIT"):
         sys.exit(code)
     os._exit(code)

@@ -40,12 +40,13 @@ import modelcheck
 from modelcheck.config.settings import Settings
 from modelcheck.diagnostics import ModelReport, RunReport
 from modelcheck.engine import codec
+from modelcheck.engine.prestart import CACHE_ENV, CACHE_FOLDER
 from modelcheck.engine.records import FileResult
 from modelcheck.errors import SyntaxFileError
 from modelcheck.load.discovery import FileScan, ImportRef, SourceFile, package_root, scan_file
 
-ENV_DIR = "MODELCHECK_CACHE_DIR"
-FOLDER = ".modelcheck_cache"
+ENV_DIR = CACHE_ENV
+FOLDER = CACHE_FOLDER  # prestart looks for it before anything else loads
 FORMAT = 2  # bump when the stored layout changes (1: pickle, never read again)
 
 

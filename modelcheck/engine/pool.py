@@ -16,19 +16,17 @@ one :class:`Outcome`; the order of the results is the order of the requests.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.machinery
 import json
 import multiprocessing
 import os
 import signal
 import sys
 import time
-import types
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
+from modelcheck.engine.prestart import PRELOAD, main_left_alone
 from modelcheck.engine.worker import Request
 
 DEFAULT_TIMEOUT = 120.0  # seconds per model (and for the file's import)
@@ -74,7 +72,7 @@ def memory_ceiling(workers: int) -> int | None:
 def _context(preload: Sequence[str]) -> Any:
     """The fork server's context; the preload applies when it starts (once per process)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["modelcheck.engine.zygote", *preload])
+    ctx.set_forkserver_preload([PRELOAD, *preload])
     return ctx
 
 
@@ -129,7 +127,7 @@ def _start(ctx: Any, index: int, request: Request, base: float) -> _Running:
     recv, send = ctx.Pipe(duplex=False)
     out_r, out_w = ctx.Pipe(duplex=False)
     process = ctx.Process(target=serve, args=(send, request, out_w), daemon=True)
-    with _main_left_alone():
+    with main_left_alone():
         process.start()
     send.close()  # the child holds the only writer: its exit is our EOF
     out_w.close()
@@ -153,21 +151,6 @@ def _relay(run_: _Running, *, drain: bool = False) -> None:
         sys.stderr.flush()
         if not drain:
             return
-
-
-@contextlib.contextmanager
-def _main_left_alone() -> Iterator[None]:
-    """multiprocessing re-imports the parent's ``__main__`` in each child (a user's unguarded script,
-    pytest, ...); the worker needs nothing from it, so it is shown a ``-m``-style main it skips."""
-    main = sys.modules.get("__main__")
-    stub = types.ModuleType("__main__")
-    stub.__spec__ = importlib.machinery.ModuleSpec("modelcheck.__main__", None)
-    sys.modules["__main__"] = stub
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
 
 
 def _receive(run_: _Running, base: float, sized: bool) -> bool:

@@ -20,9 +20,9 @@ from typing import Any, MutableMapping
 
 from modelcheck.config.settings import Settings
 from modelcheck.engine import codec, progress, sandbox
+from modelcheck.engine.prestart import WARM_UP_ENV
 from modelcheck.engine.records import FileJob
 
-WARM_UP_ENV = "MODELCHECK_WARM_UP"  # set by the parent when several files will be forked
 RULES: Any = None  # the zygote's RuleSet, loaded once and inherited by every fork
 SOURCES: tuple[tuple[str, str], ...] = ()  # the entry points RULES came from
 # GNU OpenMP (torch's CPU runtime) spins 300,000 times before an idle thread sleeps. A spinning team
