@@ -186,3 +186,24 @@ def test_cached_and_fast() -> None:
     for _ in range(1000):
         im.expect("silu", 0.731)
     assert time.perf_counter() - t < 0.05
+
+
+@pytest.mark.parametrize(("rule", "n", "reference"), [
+    ("hermite_e", 64, "hermegauss"),
+    ("legendre", 12, "leggauss"),
+    ("hermite_e", 7, "hermegauss"),
+])
+def test_gauss_rules_match_numpys(rule: str, n: int, reference: str) -> None:
+    """The quadrature nodes come from torch's own LAPACK (numpy's starts OpenBLAS threads in each worker),
+    and agree with numpy's rules to rounding, weights in relative terms even in the Hermite tails."""
+    np = pytest.importorskip("numpy")
+    from modelcheck.numerics.gaussian import gauss_rule
+
+    if rule == "hermite_e":
+        x, w = gauss_rule([math.sqrt(k) for k in range(1, n + 1)], math.sqrt(2 * math.pi))
+    else:
+        x, w = gauss_rule([k / math.sqrt(4 * k * k - 1) for k in range(1, n + 1)], 2.0)
+    x0, w0 = getattr(getattr(np.polynomial, rule), reference)(n)
+    x0, w0 = torch.tensor(x0), torch.tensor(w0)
+    assert torch.allclose(x, x0, rtol=0, atol=1e-13)
+    assert torch.all((w - w0).abs() <= 1e-12 * w0)
