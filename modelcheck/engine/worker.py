@@ -54,6 +54,7 @@ def preload() -> None:
     # the zygote's own environment: each worker gets the parent's back (sandbox.set_environment), and
     # the runtime keeps what it read when torch loaded it here
     openmp_defaults(os.environ)
+    sandbox.reuse_freed_memory()
     import torch  # noqa: F401
 
     import modelcheck.engine.file  # noqa: F401  (the analysis: trace, passes, checks)
@@ -142,7 +143,13 @@ def serve(conn: Any, request: Request, output: Any = None) -> None:
     def send(message: dict[str, Any]) -> None:
         if os.getpid() != pid:  # a fork made by the user's code: it has nothing to report
             os._exit(0)
-        conn.send_bytes(json.dumps(message, allow_nan=True).encode())
+        data = json.dumps(message, allow_nan=True).encode()
+        for stream in (sys.stdout, sys.stderr):  # the parent ends this process once the result is in
+            try:
+                stream.flush()
+            except Exception:  # a stream the user's code replaced or closed
+                pass
+        conn.send_bytes(data)
 
     try:
         sandbox.isolate_stdout(output.fileno() if output is not None else None)
