@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from modelcheck.cli.output import emit, fail
+from modelcheck.cli.output import emit, fail, prepare
 from modelcheck.config.settings import (
     CliOptions,
     ProbeSettings,
@@ -20,6 +20,7 @@ from modelcheck.config.settings import (
     split_selectors,
 )
 from modelcheck.diagnostics import Severity
+from modelcheck.engine import prestart
 from modelcheck.engine.records import LAST_RUN
 from modelcheck.engine.run import lint_paths
 from modelcheck.errors import UsageError
@@ -121,6 +122,8 @@ def lint(
             from modelcheck.engine.cache import clear
 
             clear(settings)
+        if prestart.started():
+            prepare(fmt)
         report = lint_paths(paths, settings)
     except UsageError as exc:
         fail(str(exc), fmt, root=Path.cwd(), output=output)

@@ -182,8 +182,14 @@ def _receive(run_: _Running, base: float, sized: bool) -> bool:
 
 def _finish(run_: _Running) -> Outcome:
     _relay(run_, drain=True)
+    if run_.outcome.message is not None:
+        # The worker flushed its output before it sent this: all it has left is its exit, and freeing a
+        # model's memory takes tens of milliseconds, or forever for one whose threads hold it up. Ended
+        # here, not waited for (its fork server reaps it).
+        _kill(run_, wait=False)
+        return run_.outcome
     run_.process.join(timeout=2.0)
-    if run_.process.is_alive():  # sent its result but will not end (a thread, an atexit): not our wait
+    if run_.process.is_alive():  # ended the pipe without a result but will not end: not our wait
         _kill(run_)
     code = run_.process.exitcode
     run_.conn.close()
@@ -204,10 +210,11 @@ def _death(code: int | None, stage: str) -> str:
     return f"the worker exited with code {code} while {stage}, before reporting (the file's code ended the process: os._exit?)"
 
 
-def _kill(run_: _Running) -> None:
+def _kill(run_: _Running, *, wait: bool = True) -> None:
     try:
         run_.process.kill()
-        run_.process.join(timeout=5.0)
+        if wait:
+            run_.process.join(timeout=5.0)
     except (OSError, ValueError, AssertionError):
         pass
     for conn in (run_.conn, run_.output):

@@ -82,6 +82,11 @@ def start(argv: Sequence[str]) -> bool:
         return False
 
 
+def started() -> bool:
+    """Whether a server was started here: the command line then has time on its hands until it is up."""
+    return _started_pid is not None
+
+
 def stop() -> None:
     """End a server started here (the command is exiting: its workers, if any, have reported), rather
     than leave it importing torch for nothing when no file needed it (every file failed to scan, say)."""
