@@ -118,26 +118,6 @@ def limit_memory(limit_bytes: int | None) -> None:
         pass  # a platform without the limit: the OOM killer remains, and the parent reports it
 
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-MMAP_THRESHOLD = 32 << 20  # glibc's largest: blocks below it come from the heap and are reused
-
-
-def reuse_freed_memory() -> bool:
-    """glibc hands blocks from 128 KiB up (its dynamic threshold grows only as they are freed) straight
-    back to the kernel, so a lint that makes and drops tensors of a few MB (Gram matrices, activations)
-    page-faults every one of them in again: GPT-2's passes faulted 266,000 pages (1 GB). Served from a
-    heap that is not trimmed, they faulted 165,000, 0.13 s less. A fork inherits the setting. False
-    where there is no glibc (macOS, musl): nothing changes there."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
-
-
 def peak_rss_mb() -> float | None:
     """This process's peak resident set (MB), for ``--debug``'s run line; None where unknown."""
     try:

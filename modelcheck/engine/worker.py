@@ -54,7 +54,6 @@ def preload() -> None:
     # the zygote's own environment: each worker gets the parent's back (sandbox.set_environment), and
     # the runtime keeps what it read when torch loaded it here
     openmp_defaults(os.environ)
-    sandbox.reuse_freed_memory()
     import torch  # noqa: F401
 
     import modelcheck.engine.file  # noqa: F401  (the analysis: trace, passes, checks)
