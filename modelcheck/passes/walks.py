@@ -25,6 +25,12 @@ def is_weight_op(node: Node) -> bool:
     return node.op in WEIGHT_OPS or (node.op is Op.OTHER and node.attrs.get("weight_layout") == "in_out")
 
 
+def norm_scales_by_weight(node: Node) -> bool:
+    """A norm whose scale is its weight γ, so that γ = 0 zeroes its output; not one that scales by
+    offset + weight (Gemma's 1 + γ), where γ = 0 is a unit scale."""
+    return node.op is Op.NORM and not node.attrs.get("weight_offset")
+
+
 def scalar(node: Node) -> float | None:
     """c when ``node`` is ``c * x`` or ``x / c`` for a Python number c and one tensor operand."""
     c = node.attrs.get("scalar")

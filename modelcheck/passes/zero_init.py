@@ -20,7 +20,7 @@ from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes import PassContext, register
 from modelcheck.passes.facts import INIT_STATS, ZERO_INIT, ParamStats, ZeroInitFact, ZeroInitLayer
 from modelcheck.passes.init_stats import default_record, from_record
-from modelcheck.passes.walks import WEIGHT_OPS
+from modelcheck.passes.walks import WEIGHT_OPS, norm_scales_by_weight
 
 # Ops a zero passes through unchanged in kind (still zero, or a fixed function of zero).
 _PASS = (Op.RESHAPE, Op.SPLIT, Op.IDENTITY, Op.DROPOUT, Op.POOL, Op.REDUCE, Op.UPSAMPLE, Op.PAD)
@@ -33,9 +33,7 @@ def _zero(graph: Graph, name: str | None) -> bool:
 
 def _member(graph: Graph, node: Node) -> str | None:
     """The zero parameter that makes ``node``'s output zero (or a zero gate), if any."""
-    if node.op is Op.NORM and node.attrs.get("weight_offset"):
-        return None  # scales by offset + weight (Gemma's 1 + w): a zero weight is a unit scale
-    if node.op in WEIGHT_OPS or node.op is Op.NORM:
+    if node.op in WEIGHT_OPS or norm_scales_by_weight(node):
         name = node.params.get("weight")
         return name if _zero(graph, name) and graph.parameters.get(name) is not None else None
     if node.op is Op.PARAM:

@@ -55,7 +55,16 @@ from collections.abc import Iterator
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.passes.facts import ParamInfo, param_info
-from modelcheck.passes.walks import TRANSPARENT, branch_tails, is_gate, is_join, is_weight_op, scalar, walk
+from modelcheck.passes.walks import (
+    TRANSPARENT,
+    branch_tails,
+    is_gate,
+    is_join,
+    is_weight_op,
+    norm_scales_by_weight,
+    scalar,
+    walk,
+)
 from modelcheck.rule import Violation, rule
 from modelcheck_rules.init._common import RELU_FNS
 
@@ -69,9 +78,7 @@ def _degenerate(graph: Graph, node: Node) -> ParamInfo | None:
     if is_weight_op(node):
         v = param_info(graph, node.params.get("weight"))
         return v if v is not None and v.trainable and v.degenerate else None
-    if node.op is Op.NORM:  # γ = 1 is the default; only a zero scale kills the signal
-        if node.attrs.get("weight_offset"):  # Gemma: the scale is 1 + γ, so γ = 0 is a unit scale
-            return None
+    if norm_scales_by_weight(node):  # γ = 1 is the default: only γ = 0 kills the signal (not Gemma's 1 + γ)
         v = param_info(graph, node.params.get("weight"))
         return v if v is not None and v.trainable and v.is_zero else None
     return None
