@@ -49,6 +49,28 @@ def test_import_never_runs_the_main_block_nor_imports_a_file_twice(tmp_path: Pat
     assert a.__name__ not in sys.modules  # forgotten afterwards
 
 
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_collector_is_off_while_the_file_imports_and_on_after(tmp_path: Path, fails: bool) -> None:
+    # what an import makes outlives the lint: collections during it only rescan it (GPT-2: ~0.2 s)
+    import gc
+
+    src = _write(tmp_path / "model.py", f"""\
+        import gc
+        COLLECTING = gc.isenabled()
+        if {fails}:
+            raise RuntimeError("broken")
+        """)
+    assert gc.isenabled()
+    if fails:
+        with pytest.raises(ImportFileError), imported(src):
+            pass
+    else:
+        with imported(src) as module:
+            assert module.COLLECTING is False
+            assert gc.isenabled()
+    assert gc.isenabled()
+
+
 def test_sibling_and_relative_imports_work_and_are_forgotten_afterwards(tmp_path: Path) -> None:
     _write(tmp_path / "proj" / "sibling_blocks_xq.py", "WIDTH = 8\n")
     plain = _write(tmp_path / "proj" / "model.py", "import sibling_blocks_xq\nW = sibling_blocks_xq.WIDTH\n")
