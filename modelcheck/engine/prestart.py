@@ -1,4 +1,4 @@
-"""Start the zygote before the command line is parsed, when a lint is sure to need it.
+"""Start the zygote before the command line is parsed, when a lint will most likely need it.
 
 A first lint of one file spends, in series: ~0.13 s importing the command line (typer, click, rich)
 and the engine, ~0.08 s for the fork server's own Python start, then the zygote's ``import torch``
@@ -31,8 +31,9 @@ _started_pid: int | None = None  # the fork server started here
 
 
 def files_to_lint(argv: Sequence[str], cwd: Path, environ: Mapping[str, str]) -> list[Path] | None:
-    """The ``.py`` files a ``modelcheck lint`` command line names, if a server is sure to be needed for
-    them (see the module's docstring); None otherwise."""
+    """The ``.py`` files a ``modelcheck lint`` command line names, if no cache can answer for them (see the
+    module's docstring); None otherwise. Whether they define models is not known yet: a server started
+    for files that do not is killed at exit (:func:`stop`)."""
     if not argv or argv[0] != "lint" or any(a in ("-h", "--help") for a in argv):
         return None
     files: list[Path] = []
