@@ -18,13 +18,12 @@ adds is a whole check forward with its backward, timed beside the trace. Same al
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import sys
 import time
 from pathlib import Path
 
 import torch
+from lint_speed import first_model, load_file  # the benchmark scripts' one loader (this folder)
 from torch import nn
 
 from modelcheck import capture
@@ -37,15 +36,9 @@ DEFAULT = ("gpt2_small.py", "resnet50.py", "mlp_100.py", "mlp_10.py")
 
 
 def _build(path: Path) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    make = [v for v in vars(mod).values() if v is not getattr(mod, "example_inputs", None)
-            and getattr(v, "__module__", None) == mod.__name__
-            and (inspect.isfunction(v) or (inspect.isclass(v) and issubclass(v, nn.Module)))][-1]
+    mod = load_file(path)
     torch.manual_seed(0)
-    return make().train(), tuple(mod.example_inputs())
+    return first_model(mod)().train(), tuple(mod.example_inputs())
 
 
 def _trace_path(path: Path) -> None:

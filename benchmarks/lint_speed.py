@@ -24,6 +24,17 @@ from pathlib import Path
 from typing import Any
 
 
+def load_file(path: Path, prefix: str = "bench") -> Any:
+    """Import a model file by path under a private name, registered in ``sys.modules`` (dataclasses and
+    pickling look their module up there). The benchmark scripts' one loader."""
+    spec = importlib.util.spec_from_file_location(f"{prefix}_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def first_model(module: Any) -> Any:
     from torch import nn
 
@@ -52,10 +63,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t1 = time.perf_counter()
     sys.path.insert(0, str(args.file.parent))
-    spec = importlib.util.spec_from_file_location(f"bench_{args.file.stem}", args.file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(args.file)
     torch.manual_seed(0)
     with torch.device("meta") if args.meta else torch.device("cpu"):
         model = first_model(module)()

@@ -23,7 +23,6 @@ One thread, CPU, short runs. The table is written as JSON (``--out``) with the c
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from lint_speed import load_file  # the benchmark scripts' one loader (this folder)
 from torch import nn
 
 from modelcheck.probe import run_probe
@@ -44,13 +44,6 @@ MEASURE = Path("/work/shared/corpus/measure.py")
 GRID = tuple(10.0 ** (k / 2) for k in range(-12, 1))  # 1e-6 .. 1, half-decade steps
 
 
-def _load(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(f"mc_lr_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _build(cls: Callable[[], nn.Module]) -> nn.Module:
@@ -119,8 +112,8 @@ def probe_estimate(cls: Callable[[], nn.Module], inputs: tuple[Any, ...], option
 
 
 def measure(path: Path, options: ProbeOptions) -> dict[str, Any]:
-    measure_mod = _load(MEASURE)
-    mod = _load(path)
+    measure_mod = load_file(MEASURE, "mc_lr")
+    mod = load_file(path, "mc_lr")
     cls = measure_mod.find_model_class(mod)
     inputs = measure_mod.checked_inputs(mod.example_inputs)
     started = time.perf_counter()

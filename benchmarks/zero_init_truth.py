@@ -14,30 +14,23 @@ into ``labels.json`` as ``forward_gain_as_if`` / ``backward_gain_as_if`` next to
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
 from pathlib import Path
 
 import torch
+from lint_speed import load_file  # the benchmark scripts' one loader (this folder)
 from torch import nn
 
 MEASURE = Path("/work/shared/corpus/measure.py")
 
 
-def _load(path: Path):  # noqa: ANN202 - a module object
-    spec = importlib.util.spec_from_file_location(f"mc_truth_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def measure(path: Path, reset: list[str], seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[float, float]:
-    measure_mod = _load(MEASURE)
-    mod = _load(path)
+    measure_mod = load_file(MEASURE, "mc_truth")
+    mod = load_file(path, "mc_truth")
     cls = measure_mod.find_model_class(mod)
     fwds, bwds = [], []
     for s in seeds:
