@@ -291,6 +291,7 @@ def test_probe_results_replace_the_findings_and_add_measured_gains(tmp_path: Pat
             device="cpu",
             profile=(LayerStat("l", 1.0, 1.0, 1.1, 0.9),),
             notes=("probe ran 3 steps",),
+            summary=lambda: {"device": "cpu", "losses": [2.0, 1.5, 1.25]},
         )
 
     monkeypatch.setattr(probe, "run_probe", fake_run_probe)
@@ -305,6 +306,8 @@ def test_probe_results_replace_the_findings_and_add_measured_gains(tmp_path: Pat
     assert [(f.rule, f.probe) for f in m.findings] == [("MC801", ProbeVerdict.CONFIRMED)]
     assert m.measured == Metrics(forward_gain=1.5, backward_gain=0.5)
     assert m.profile[0].measured_activation_rms == 1.1 and "probe ran 3 steps" in m.notes
+    # the run's summary reaches the report (the JSON's "probe"), not only its verdicts
+    assert m.probe_device == "cpu" and m.probe_summary == {"device": "cpu", "losses": [2.0, 1.5, 1.25]}
 
 
 def test_the_heap_frozen_while_a_file_is_linted_is_thawed_after(tmp_path: Path) -> None:
@@ -332,7 +335,8 @@ def test_probe_findings_obey_selection_and_severity_overrides(tmp_path: Path, mo
     def fake_run_probe(model, inputs, graph, findings, options):
         made = tuple(Finding(rule=r.code, name=r.name, severity=r.severity, message=f"{r.name} measured")
                      for r in (nonfinite.RULE, adam_oscillation.RULE))
-        return types.SimpleNamespace(findings=tuple(findings) + made, metrics=None, device="cpu", profile=(), notes=())
+        return types.SimpleNamespace(findings=tuple(findings) + made, metrics=None, device="cpu", profile=(), notes=(),
+                                     summary=dict)
 
     monkeypatch.setattr(probe, "run_probe", fake_run_probe)
     nets = _write(tmp_path / "nets.py", NETS)

@@ -14,7 +14,7 @@ import gc
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 
@@ -50,6 +50,9 @@ from modelcheck.registry import INTERNAL_ERROR
 from modelcheck.rule import Rule, RuleContext
 from modelcheck.suppress import Suppressor
 from modelcheck.trace.tracers import trace_model
+
+if TYPE_CHECKING:
+    from modelcheck.probe.records import ProbeResult
 
 
 def lint_model(
@@ -178,11 +181,12 @@ def _lint_model(
         checked, findings = None, outcome.findings
     profile = _profile(graph)
     measured: Metrics | None = checked  # the input check's forward; the probe's measurement replaces it
-    probe_device: str | None = None
+    probe = None
     if settings.probe is not None:
-        findings, profile, measured, probe_device = _probe(model, found.tensors, graph, findings, profile, settings,
-                                                           meta, notes)
-        findings = _selected(findings, rules, severities)
+        probe = _probe(model, found.tensors, meta, graph, findings, settings, notes)
+    if probe is not None:
+        findings = _selected(list(probe.findings), rules, severities)
+        profile, measured = probe.profile or profile, probe.metrics
 
     kept, suppressed = suppressor.apply(findings, lambda f: Path(f.file) if f.file and f.line else None)
     kept = group(kept)  # after selection and noqa: a silenced primary promotes the next
@@ -202,7 +206,8 @@ def _lint_model(
         lipschitz_reason=getattr(lipschitz, "reason", None) or None,
         module_bounds=_module_bounds(graph),
         measured=measured,
-        probe_device=probe_device,
+        probe_device=(probe.device or None) if probe is not None else None,
+        probe_summary=probe.summary() if probe is not None else None,
         internal_tracebacks=tuple(outcome.tracebacks) if settings.debug else (),
     )
 
@@ -249,20 +254,21 @@ def _profile(graph: Graph) -> tuple[LayerStat, ...]:
 def _probe(
     model: torch.nn.Module,
     tensors: tuple[Any, ...] | None,
+    meta: bool,
     graph: Graph,
     findings: list[Finding],
-    profile: tuple[LayerStat, ...],
     settings: Settings,
-    meta: bool,
     notes: list[str],
-) -> tuple[list[Finding], tuple[LayerStat, ...], Metrics | None, str | None]:
-    """The findings with the probe's verdicts attached, its profile, its measured gains and its device."""
+) -> ProbeResult | None:
+    """The probe's run: its verdicts on ``findings``, its own findings, profile, measured gains, device
+    and summary (the JSON report's ``probe``); None where it cannot run."""
     if meta or tensors is None:
         notes.append("probe skipped: it needs real weights and example inputs")
-        return findings, profile, None, None
+        return None
     from modelcheck.probe import ProbeOptions, run_probe
 
+    assert settings.probe is not None
     given = {k: v for k, v in dataclasses.asdict(settings.probe).items() if v is not None}
     result = run_probe(model, tensors, graph, tuple(findings), ProbeOptions(**given))  # validates its options
     notes.extend(result.notes)
-    return list(result.findings), result.profile or profile, result.metrics, result.device or None
+    return result
