@@ -109,7 +109,7 @@ def _lint_model(
             f"exceed the memory budget ({budget / 2**30:.1f} GiB, half the available memory)"
         )
     model, sites, meta, notes, init_records = loading.build(
-        loading.Candidate(cand.name, cand.kind, cand.obj, cand.line), cand.arguments.kwargs,
+        cand, cand.arguments.kwargs,
         meta=meta, sites=lambda: _record_sites(roots), roots=roots,
     )
     notes[:0] = pre_notes

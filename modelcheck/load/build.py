@@ -36,7 +36,7 @@ class Candidate:
     """A model of a file: a class or a factory function, and where it is defined."""
 
     name: str
-    kind: str  # "class" | "function" | "instance" (a module object named with --model)
+    kind: str  # "class" | "function" | "instance" (a module object named with --model) | "build" (configured)
     obj: Any
     line: int | None = None
 

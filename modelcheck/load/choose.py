@@ -31,18 +31,15 @@ from torch.overrides import TorchFunctionMode
 
 from modelcheck.diagnostics import FileMessage, Severity
 from modelcheck.load.arguments import Arguments, evaluate, fill, required
-from modelcheck.load.build import configure_hint
+from modelcheck.load.build import Candidate, configure_hint
 from modelcheck.load.toplevel import factory_targets
 
 
 @dataclass(frozen=True)
-class Choice:
-    """A model to lint: what to call, with which arguments, and what it builds."""
+class Choice(Candidate):
+    """A model to lint: the :class:`~modelcheck.load.build.Candidate` it builds (``kind`` may also be
+    "build", a configured expression), with which arguments, and what it builds."""
 
-    name: str
-    kind: str  # "class" | "function" | "instance" | "build" (a configured expression)
-    obj: Callable[..., Any]
-    line: int | None
     arguments: Arguments = field(default_factory=lambda: Arguments({}))
     builds: str | None = None  # the class it builds: its variants share this
     meta_parameters: int | None = None  # counted on the meta device (None: that build failed)
