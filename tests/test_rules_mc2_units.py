@@ -201,7 +201,8 @@ def _measured_gain(depth: int, width: int) -> tuple[Graph, float]:
         layers += [lin, nn.ReLU()] if i < depth - 1 else [lin]
     net = nn.Sequential(*layers)
     x = torch.randn(512, width)
-    gain = float(net(x).pow(2).mean().sqrt() / x.pow(2).mean().sqrt())
+    with torch.no_grad():
+        gain = float(net(x).pow(2).mean().sqrt() / x.pow(2).mean().sqrt())
     b = B()
     h = b.input(width)
     for i, m in enumerate(net):
