@@ -9,7 +9,7 @@ of this mathematics for the signal pass and the init rules alike.
   (:func:`kinks`), so no node sits on a kink: exact where 64-node Hermite misses E[ReLU] by 2e-3 relative
   and SELU's χ by 0.4%.
 
-φ is evaluated with torch itself (:func:`activation_fn`, the one table of activation callables), so every
+φ is evaluated with torch itself (:func:`activation_fn`: :mod:`modelcheck.numerics.activations`' φ), so every
 activation torch has is exact. The two quadratures agree to the accuracy above; moving the signal pass onto
 the panel rule moves its numbers by as much, and is a measured change of its own.
 """
@@ -22,46 +22,22 @@ from collections.abc import Mapping
 from typing import Any, Callable, Literal
 
 import torch
-import torch.nn.functional as F
+
+from modelcheck.numerics import activations
 
 _N = 64  # nodes per axis: smooth activations exact to ~1e-8; even count so no node sits on a kink
 
 ActFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def activation_fn(name: str, attrs: dict | None = None) -> ActFn | None:
-    """The torch callable for a canonical activation name (see ir.Op.ACTIVATION), or None."""
-    a = attrs or {}
-    table: dict[str, ActFn] = {
-        "relu": F.relu,
-        "relu6": F.relu6,
-        "leaky_relu": lambda x: F.leaky_relu(x, float(a.get("negative_slope", 0.01))),
-        "prelu": lambda x: F.leaky_relu(x, float(a.get("negative_slope", 0.25))),
-        "rrelu": lambda x: F.leaky_relu(x, (float(a.get("lower", 1 / 8)) + float(a.get("upper", 1 / 3))) / 2),
-        "elu": lambda x: F.elu(x, float(a.get("alpha", 1.0))),
-        "celu": lambda x: F.celu(x, float(a.get("alpha", 1.0))),
-        "selu": F.selu,
-        "gelu": F.gelu,
-        "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
-        "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),
-        "silu": F.silu,
-        "swish": F.silu,
-        "mish": F.mish,
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "hardtanh": lambda x: F.hardtanh(x, float(a.get("min_val", -1.0)), float(a.get("max_val", 1.0))),
-        "hardsigmoid": F.hardsigmoid,
-        "hardswish": F.hardswish,
-        "softplus": lambda x: F.softplus(x, float(a.get("beta", 1.0))),
-        "softsign": F.softsign,
-        "logsigmoid": F.logsigmoid,
-        "tanhshrink": F.tanhshrink,
-        "softshrink": lambda x: F.softshrink(x, float(a.get("lambd", 0.5))),
-        "hardshrink": lambda x: F.hardshrink(x, float(a.get("lambd", 0.5))),
-        "identity": lambda x: x,
-        "exp": torch.exp,  # not an activation module, but torch.exp used as one (issue 11)
-    }
-    return table.get(name)
+def activation_fn(name: str, attrs: Mapping[str, object] | None = None) -> ActFn | None:
+    """The torch callable for a canonical activation name (:mod:`modelcheck.numerics.activations`), or None."""
+    row = activations.get(name)
+    phi = row.phi if row is not None else None
+    if phi is None:
+        return None
+    a = dict(attrs or {})
+    return lambda x: phi(x, a)
 
 
 def gauss_rule(beta: list[float], mass: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,8 +120,6 @@ Kind = Literal["phi2", "dphi2", "phi", "dphi", "phi_phi_corr"]
 _LINEAR = frozenset({"", "linear", "identity", "none", "conv", "conv1d", "conv2d", "conv3d"})
 
 
-# φ(c·x) = c·φ(x) for c > 0: gains and χ do not depend on q.
-_HOMOGENEOUS = frozenset({"relu", "leaky_relu", "prelu", "rrelu"}) | _LINEAR
 
 
 def _round(v: float) -> float:
@@ -158,7 +132,8 @@ def is_linear(fn: str | None) -> bool:
 
 def is_homogeneous(fn: str | None) -> bool:
     """True when φ is positively homogeneous, so gains are the same at every q."""
-    return is_linear(fn) or fn in _HOMOGENEOUS
+    row = activations.get(fn)
+    return is_linear(fn) or (row is not None and row.homogeneous)
 
 
 def is_known(fn: str | None, attrs: Mapping[str, object] | None = None) -> bool:
@@ -172,19 +147,8 @@ def _callable(fn: str, attrs_key: tuple[tuple[str, object], ...]):  # type: igno
 
 def kinks(fn: str | None, attrs: Mapping[str, object] | None = None) -> tuple[float, ...]:
     """Points where φ or φ′ jumps (in u); quadrature panels break there so no node sits on one."""
-    a = attrs or {}
-    if fn in ("relu", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu"):
-        return (0.0,)
-    if fn == "relu6":
-        return (0.0, 6.0)
-    if fn == "hardtanh":
-        return (float(a.get("min_val", -1.0)), float(a.get("max_val", 1.0)))  # type: ignore[arg-type]
-    if fn in ("hardsigmoid", "hardswish"):
-        return (-3.0, 3.0)
-    if fn in ("softshrink", "hardshrink"):
-        lam = float(a.get("lambd", 0.5))  # type: ignore[arg-type]
-        return (-lam, lam)
-    return ()
+    row = activations.get(fn)
+    return row.kinks(attrs or {}) if row is not None else ()
 
 
 _Z_MAX = 12.0  # N(0,1) mass beyond ±12 is 4e-33

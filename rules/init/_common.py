@@ -1,5 +1,5 @@
-"""Text helpers shared by the initialisation rules: numbers as they are written, activation names and
-the ``nn.init`` call to recommend. The graph walks are :mod:`modelcheck.passes.walks`; the gains are the
+"""Text helpers shared by the initialisation rules: numbers as they are written and the ``nn.init``
+call to recommend (activation names: :func:`modelcheck.numerics.activations.label`). The graph walks are :mod:`modelcheck.passes.walks`; the gains are the
 ``init_gains`` pass's."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from modelcheck.numerics import activations
 from modelcheck.numerics import gains as initmath
-
-RELU_FNS = frozenset({"relu", "relu6"})
 
 
 def fmt(v: float) -> str:
@@ -22,20 +21,11 @@ def fmt_std(v: float) -> str:
     return f"{v:.3g}"
 
 
-_NAMES = {"relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "LeakyReLU", "gelu": "GELU", "gelu_tanh": "GELU",
-          "silu": "SiLU", "tanh": "tanh", "sigmoid": "sigmoid", "selu": "SELU", "elu": "ELU", "mish": "Mish",
-          "softplus": "Softplus", "hardswish": "Hardswish", None: "a linear output"}
-
-
-def act_name(fn: str | None) -> str:
-    return _NAMES.get(fn, str(fn))
-
-
 def init_call(fn: str | None, attrs: Mapping[str, object], *, too_big: bool, transposed: bool = False,
               q: float = 1.0) -> str:
     """The ``nn.init`` call that gives a layer feeding ``fn`` a variance-preserving scale."""
     mode = ", mode='fan_out'" if transposed else ""  # torch's fan_in is the wrong axis for ConvTranspose
-    if fn in RELU_FNS:
+    if fn in activations.RELU:
         return f"nn.init.kaiming_normal_(w{mode}, nonlinearity='relu')"
     if fn in ("leaky_relu", "prelu", "rrelu"):
         a = float(attrs.get("negative_slope", 0.01 if fn == "leaky_relu" else 0.25))  # type: ignore[arg-type]
@@ -50,4 +40,4 @@ def init_call(fn: str | None, attrs: Mapping[str, object], *, too_big: bool, tra
     if initmath.is_linear(fn):
         return f"std=1/sqrt(fan_in) (LeCun): nn.init.kaiming_normal_(w{mode}, nonlinearity='linear')"
     g = initmath.ideal_gain(fn, attrs, q)
-    return f"nn.init.normal_(w, std={g:.2f}/math.sqrt(fan_in)) ({act_name(fn)}'s variance-preserving gain)"
+    return f"nn.init.normal_(w, std={g:.2f}/math.sqrt(fan_in)) ({activations.label(fn)}'s variance-preserving gain)"

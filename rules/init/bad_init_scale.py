@@ -63,9 +63,10 @@ from collections.abc import Iterator, Mapping
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph
+from modelcheck.numerics.activations import label as act_name
 from modelcheck.passes.facts import INIT_GAINS, InitLayer, InitSegment
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.init._common import act_name, fmt, fmt_std, init_call
+from modelcheck_rules.init._common import fmt, fmt_std, init_call
 
 WARN, ERROR = 2.0, 4.0  # decades: [1e-2, 1e2] and [1e-4, 1e4] (THEORY §4.3)
 INFO = 1.0

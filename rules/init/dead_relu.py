@@ -42,10 +42,10 @@ from collections.abc import Iterator
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Node, Op
 from modelcheck.numerics import gains as initmath
+from modelcheck.numerics.activations import RELU
 from modelcheck.passes.facts import param_info
 from modelcheck.passes.walks import feeds, is_weight_op, signal, walk
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.init._common import RELU_FNS
 
 WARN_Z = initmath.normal_quantile(0.10)  # −1.28: under 10% active
 ERROR_Z = initmath.normal_quantile(0.01)  # −2.33: under 1% active
@@ -57,7 +57,7 @@ _LAYOUT = frozenset({Op.RESHAPE, Op.IDENTITY, Op.PAD})
 def _relu_after(node: Node) -> Node | None:
     step = walk(node)
     act = step.act
-    if act is None or str(act.attrs.get("fn", "")) not in RELU_FNS or step.scale != 1.0:
+    if act is None or str(act.attrs.get("fn", "")) not in RELU or step.scale != 1.0:
         return None
     before = step.path[: step.path.index(act)]
     return act if all(p.op in _LAYOUT for p in before) else None

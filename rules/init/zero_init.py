@@ -54,6 +54,7 @@ from collections.abc import Iterator
 
 from modelcheck.diagnostics import Severity
 from modelcheck.ir import Graph, Node, Op
+from modelcheck.numerics.activations import RELU
 from modelcheck.passes.facts import ParamInfo, param_info
 from modelcheck.passes.walks import (
     TRANSPARENT,
@@ -66,7 +67,6 @@ from modelcheck.passes.walks import (
     walk,
 )
 from modelcheck.rule import Violation, rule
-from modelcheck_rules.init._common import RELU_FNS
 
 # Ops through which a zero output is followed to see where it ends up (all consumers are visited).
 _FOLLOW = TRANSPARENT | {Op.SPLIT, Op.SOFTMAX, Op.REDUCE}
@@ -137,7 +137,7 @@ def _relu_dead(graph: Graph, node: Node, v: ParamInfo) -> bool:
     if not v.is_zero:
         return False
     step = walk(node)
-    if step.act is None or str(step.act.attrs.get("fn", "")) not in RELU_FNS:
+    if step.act is None or str(step.act.attrs.get("fn", "")) not in RELU:
         return False
     b = param_info(graph, node.params.get("bias"))
     return b is None or b.is_zero or (b.is_constant and b.mean <= 0)

@@ -7,6 +7,7 @@ import math
 from typing import Sequence
 
 from modelcheck.ir import Node, Op
+from modelcheck.numerics import activations
 from modelcheck.numerics import conv_bounds as spectral_conv
 from modelcheck.passes.facts import LipschitzFact
 from modelcheck.passes.lipschitz.env import (
@@ -17,17 +18,6 @@ from modelcheck.passes.lipschitz.env import (
     has_data,
     node_tensor,
 )
-
-# max|φ′| (THEORY §1.2), rounded up in the last digit so they stay upper bounds.
-ACTIVATIONS: dict[str, float] = {
-    "relu": 1.0, "relu6": 1.0, "tanh": 1.0, "hardtanh": 1.0, "softsign": 1.0, "softplus": 1.0,
-    "logsigmoid": 1.0, "tanhshrink": 1.0, "softshrink": 1.0, "identity": 1.0, "linear": 1.0,
-    "abs": 1.0, "neg": 1.0, "sin": 1.0, "cos": 1.0, "rrelu": 1.0, "celu": 1.0,
-    "sigmoid": 0.25, "hardsigmoid": 0.16666668, "gelu": 1.12891, "gelu_tanh": 1.12900,
-    "silu": 1.09984, "swish": 1.09984, "mish": 1.08850, "hardswish": 1.5, "selu": 1.75810,
-    "quick_gelu": 1.09984, "erf": 2 / math.sqrt(math.pi) + 1e-12,
-}
-
 
 # --- ops --------------------------------------------------------------------------------
 
@@ -42,7 +32,8 @@ def activation(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
         return fact(max(1.0, a), "const", certified=cert)
     if fn == "glu":
         return fact(None, "product", local=True)
-    c = ACTIVATIONS.get(fn)
+    row = activations.get(fn)
+    c = row.lipschitz if row is not None else None
     return fact(c, "const") if c is not None else fact(None, "unknown", note=f"no constant for activation {fn!r}")
 
 
@@ -164,17 +155,16 @@ def scalar_mul(env: Env, node: Node, var: Sequence[bool]) -> LipschitzFact:
     return fact(mag if node.op is Op.MUL else (1 / mag if mag else math.inf), "const")
 
 
-_UNIT_RANGE = {"cos", "sin", "tanh", "sigmoid", "hardtanh", "softsign", "hardsigmoid"}
-
-
 def _const_absmax(env: Env, node: Node, depth: int = 0) -> float | None:
     """max|t| of an operand that does not depend on the input (a parameter, or e.g. RoPE's cos/sin)."""
     t = node_tensor(env, node)
     if has_data(t):
         return float(t.detach().abs().max())  # type: ignore[union-attr]
-    fn = str(node.attrs.get("fn", node.target)).lower()
-    if (node.op is Op.ACTIVATION and fn in _UNIT_RANGE) or node.op is Op.SOFTMAX and not node.attrs.get("log"):
+    if node.op is Op.SOFTMAX and not node.attrs.get("log"):
         return 1.0
+    row = activations.get(str(node.attrs.get("fn", node.target)).lower()) if node.op is Op.ACTIVATION else None
+    if row is not None and row.absmax is not None:
+        return row.absmax(node.attrs)
     if depth < 8 and node.inputs and node.op in (Op.RESHAPE, Op.SPLIT, Op.DROPOUT, Op.IDENTITY, Op.CONCAT):
         mags = [_const_absmax(env, i, depth + 1) for i in node.inputs]
         return None if any(m is None for m in mags) else max(mags)  # type: ignore[type-var]

@@ -19,7 +19,6 @@ from modelcheck.numerics import conv_bounds as spectral_conv
 from modelcheck.numerics import spectral
 from modelcheck.passes.facts import LipschitzFact
 from modelcheck.passes.lipschitz.const import (
-    ACTIVATIONS,
     activation,
     const_one,
     pad,
@@ -43,7 +42,7 @@ from modelcheck.passes.lipschitz.env import (
     tensor,
 )
 
-__all__ = ["ACTIVATIONS", "NONE_ATTN", "OPS", "Env", "attr", "bn_scale", "fact", "submodule", "tensor", "unknown"]
+__all__ = ["NONE_ATTN", "OPS", "Env", "attr", "bn_scale", "fact", "submodule", "tensor", "unknown"]
 
 
 # --- weight ops ---------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ import math
 import torch
 
 from modelcheck.ir import Node, Op
+from modelcheck.numerics.activations import SATURATING
 from modelcheck.passes.facts import PlainChain, SaturatingChain
 from modelcheck.passes.structure.graph import (
     PASSTHROUGH,
-    SATURATING,
     Topo,
     scalar_factor,
     shortest_in,

@@ -12,7 +12,6 @@ from modelcheck.passes.facts import param_info
 
 # Ops a value passes through unchanged in kind (shape/layout only, or identity at init).
 PASSTHROUGH = (Op.RESHAPE, Op.DROPOUT, Op.IDENTITY, Op.PAD)
-SATURATING = frozenset({"sigmoid", "tanh", "hardtanh", "softsign"})
 
 
 def weight_count(node: Node, live: set[Node]) -> int:
