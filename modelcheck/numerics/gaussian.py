@@ -9,8 +9,8 @@ of this mathematics for the signal pass and the init rules alike.
   (:func:`kinks`), so no node sits on a kink: exact where 64-node Hermite misses E[ReLU] by 2e-3 relative
   and SELU's χ by 0.4%.
 
-φ is evaluated with torch itself (:func:`activation_fn`: :mod:`modelcheck.numerics.activations`' φ), so every
-activation torch has is exact. The two quadratures agree to the accuracy above; moving the signal pass onto
+φ is evaluated with torch itself (:func:`activation_fn`, the φ column of :mod:`modelcheck.numerics.activations`),
+so every activation torch has is exact. The two quadratures agree to the accuracy above; moving the signal pass onto
 the panel rule moves its numbers by as much, and is a measured change of its own.
 """
 
@@ -31,7 +31,8 @@ ActFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def activation_fn(name: str, attrs: Mapping[str, object] | None = None) -> ActFn | None:
-    """The torch callable for a canonical activation name (:mod:`modelcheck.numerics.activations`), or None."""
+    """φ of a canonical activation name with the node's ``attrs`` (:mod:`~modelcheck.numerics.activations`),
+    or None where the registry has no φ for it."""
     row = activations.get(name)
     phi = row.phi if row is not None else None
     if phi is None:
@@ -118,8 +119,6 @@ Kind = Literal["phi2", "dphi2", "phi", "dphi", "phi_phi_corr"]
 
 
 _LINEAR = frozenset({"", "linear", "identity", "none", "conv", "conv1d", "conv2d", "conv3d"})
-
-
 
 
 def _round(v: float) -> float:

@@ -1,6 +1,6 @@
 """Text helpers shared by the initialisation rules: numbers as they are written and the ``nn.init``
-call to recommend (activation names: :func:`modelcheck.numerics.activations.label`). The graph walks are :mod:`modelcheck.passes.walks`; the gains are the
-``init_gains`` pass's."""
+call to recommend. Activation names are :func:`modelcheck.numerics.activations.label`'s, the graph walks
+:mod:`modelcheck.passes.walks`', the gains the ``init_gains`` pass's."""
 
 from __future__ import annotations
 
