@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from zoo import subprocess_env, tiny_model
 
 from modelcheck.engine.prestart import CACHE_ENV, CACHE_FOLDER, files_to_lint
 
@@ -56,8 +56,7 @@ def test_cache_folder_from_the_environment(project: Path) -> None:
 
 
 def _run(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=subprocess_env(),
                           capture_output=True, text=True, timeout=120)
 
 
@@ -97,24 +96,9 @@ def test_no_server_when_a_cache_may_answer(project: Path) -> None:
 
 def test_lint_through_an_early_server(project: Path) -> None:
     # the command's own entry point: the early server lints the file, its worker's report comes back
-    (project / "net.py").write_text(textwrap.dedent('''
-        import torch
-        from torch import nn
-
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc = nn.Linear(8, 4)
-
-            def forward(self, x):
-                return self.fc(x)
-
-        def example_inputs():
-            return (torch.randn(2, 8),)
-    '''))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    (project / "net.py").write_text(tiny_model())
     got = subprocess.run([sys.executable, "-m", "modelcheck", "lint", "net.py", "--format", "json"], cwd=project,
-                         env=env, capture_output=True, text=True, timeout=300)
+                         env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert got.returncode == 0, got.stderr
     assert '"model": "Net"' in got.stdout and '"status": "ok"' in got.stdout
     assert (project / CACHE_FOLDER).is_dir()  # the next run reads the cache: no early server then

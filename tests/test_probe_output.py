@@ -10,6 +10,7 @@ import json
 import pytest
 import torch
 import torch.nn as nn
+from zoo import lint_cli, tiny_model
 
 from modelcheck.errors import UsageError
 from modelcheck.probe import ProbeOptions, run_probe
@@ -77,19 +78,11 @@ def test_summary_is_json_safe() -> None:
 
 def test_the_json_report_carries_the_probe_run(tmp_path) -> None:
     # end to end: the summary above is what `lint --probe --format json` prints as the model's "probe"
-    from typer.testing import CliRunner
-
-    from modelcheck.cli import app
-
     model = tmp_path / "tiny.py"
-    model.write_text(
-        "import torch\nfrom torch import nn\n\n\nclass Tiny(nn.Module):\n    def __init__(self):\n"
-        "        super().__init__()\n        self.body = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 2))\n\n"
-        "    def forward(self, x):\n        return self.body(x)\n\n\ndef example_inputs():\n    return (torch.randn(8, 6),)\n"
-    )
-    got = CliRunner().invoke(app, ["lint", str(model), "--no-cache", "--probe", "--probe-steps", "3", "--device", "cpu",
-                                   "--format", "json"])
-    (m,) = json.loads(got.stdout)["models"]
+    model.write_text(tiny_model(width=6))
+    _, report = lint_cli([model], "--no-cache", "--probe", "--probe-steps", "3", "--device", "cpu",
+                         out=tmp_path / "report.json")
+    (m,) = report["models"]
     assert m["probe_device"] == "cpu" and m["probe"]["device"] == "cpu"
     assert len(m["probe"]["losses"]) == 3 and all(isinstance(v, float) for v in m["probe"]["losses"])
 

@@ -4,13 +4,13 @@ and never visible to the user's code (each worker gets the parent's environment 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from zoo import subprocess_env, tiny_model
 
 from modelcheck.engine.worker import OPENMP_SPINS, openmp_defaults
 
@@ -29,30 +29,14 @@ def test_openmp_defaults(given: dict[str, str], expected: dict[str, str]) -> Non
 def test_user_code_sees_the_parents_environment(tmp_path: Path) -> None:
     seen = tmp_path / "seen.json"
     model = tmp_path / "model.py"
-    model.write_text(textwrap.dedent(f'''
+    model.write_text(tiny_model(f"""
         import json
         import os
 
-        import torch
-        from torch import nn
-
         with open({str(seen)!r}, "w") as f:
             json.dump(os.environ.get("GOMP_SPINCOUNT"), f)
-
-
-        class Net(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.fc = nn.Linear(4, 4)
-
-            def forward(self, x):
-                return self.fc(x)
-
-
-        def example_inputs():
-            return (torch.randn(2, 4),)
-    '''))
-    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    """))
+    env = subprocess_env(drop=("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"))
     done = subprocess.run([sys.executable, "-m", "modelcheck", "lint", "--no-cache", "--import-scripts", "-f", "json", str(model)],
                           cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode in (0, 1), done.stderr
@@ -79,9 +63,7 @@ def test_zygote_sets_the_spin_count_before_torch_loads(tmp_path: Path) -> None:
         worker.preload()
         print(json.dumps([seen, gc.isenabled(), gc.get_freeze_count() > 10000]))
     ''')
-    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    root = Path(__file__).resolve().parents[1]
-    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    env = subprocess_env(drop=("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"))
     got = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300)
     assert got.returncode == 0, got.stderr

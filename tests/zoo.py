@@ -18,6 +18,7 @@ import inspect
 import itertools
 import json
 import math
+import os
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -190,7 +191,35 @@ def write_model(entry: ZooModel, folder: Path) -> Path:
     return path
 
 
+def tiny_model(prelude: str = "", *, name: str = "Net", width: int = 8) -> str:
+    """The source of a one-``Linear`` model file with ``example_inputs()``; ``prelude`` runs at its import."""
+    return textwrap.dedent(f"""\
+        import torch
+        from torch import nn
+        {{prelude}}
+
+        class {name}(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear({width}, 4)
+
+            def forward(self, x):
+                return self.fc(x)
+
+
+        def example_inputs():
+            return (torch.randn(2, {width}),)
+    """).replace("{prelude}", textwrap.dedent(prelude).strip())
+
+
 # --- running the command line ------------------------------------------------------------------
+
+
+def subprocess_env(drop: Sequence[str] = ()) -> dict[str, str]:
+    """This environment for a ``python`` child, with this checkout first on its path, less ``drop``."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    return env
 
 
 def lint_cli(paths: Sequence[Path | str], *args: str, out: Path) -> tuple[int, dict[str, Any]]:

@@ -40,19 +40,17 @@ import modelcheck
 from modelcheck.config.settings import Settings
 from modelcheck.diagnostics import ModelReport, RunReport
 from modelcheck.engine import codec
-from modelcheck.engine.prestart import CACHE_ENV, CACHE_FOLDER
+from modelcheck.engine.prestart import CACHE_ENV, CACHE_FOLDER  # named there: prestart looks before anything loads
 from modelcheck.engine.records import FileResult
 from modelcheck.errors import SyntaxFileError
 from modelcheck.load.discovery import FileScan, ImportRef, SourceFile, package_root, scan_file
 
-ENV_DIR = CACHE_ENV
-FOLDER = CACHE_FOLDER  # prestart looks for it before anything else loads
 FORMAT = 2  # bump when the stored layout changes (1: pickle, never read again)
 
 
 def cache_dir(settings: Settings) -> Path:
-    env = os.environ.get(ENV_DIR)
-    return Path(env) if env else settings.root / FOLDER
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else settings.root / CACHE_FOLDER
 
 
 def clear(settings: Settings) -> Path | None:

@@ -19,7 +19,6 @@ from typing import Any, Sequence
 from modelcheck.config.settings import Settings
 from modelcheck.engine import codec
 from modelcheck.engine.catalog import catalog_rules
-from modelcheck.engine.prestart import WARM_UP_ENV, WARM_UP_FILES
 from modelcheck.engine.records import LAST_RUN, FileJob, FileResult, file_error
 from modelcheck.errors import WorkerError
 from modelcheck.registry import RuleSet
@@ -30,13 +29,6 @@ def isolation_available() -> bool:
     import multiprocessing
 
     return "forkserver" in multiprocessing.get_all_start_methods()
-
-
-def plan_warm_up(files: int) -> None:
-    """Ask the zygote (if it has not started yet) to warm up when several files will be forked:
-    a warm-up costs about one small lint, and saves each fork the lazy imports of the analysis."""
-    if files >= WARM_UP_FILES:
-        os.environ[WARM_UP_ENV] = "1"  # the fork server inherits the environment when it starts
 
 
 def _cache(settings: Settings) -> Any:

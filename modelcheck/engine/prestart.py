@@ -72,8 +72,7 @@ def start(argv: Sequence[str]) -> bool:
 
         if "forkserver" not in multiprocessing.get_all_start_methods():
             return False
-        if len(files) >= WARM_UP_FILES:
-            os.environ[WARM_UP_ENV] = "1"  # read by the zygote when it starts
+        plan_warm_up(len(files))
         multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD])
         with main_left_alone():
             forkserver.ensure_running()
@@ -81,6 +80,13 @@ def start(argv: Sequence[str]) -> bool:
         return True
     except Exception:  # an early start is only an optimisation
         return False
+
+
+def plan_warm_up(files: int) -> None:
+    """Ask the zygote (if it has not started yet) to warm up when several files will be forked:
+    a warm-up costs about one small lint, and saves each fork the lazy imports of the analysis."""
+    if files >= WARM_UP_FILES:
+        os.environ[WARM_UP_ENV] = "1"  # the fork server inherits the environment when it starts
 
 
 def started() -> bool:

@@ -16,7 +16,8 @@ from typing import Sequence
 
 from modelcheck.config.settings import Settings
 from modelcheck.diagnostics import FileMessage, ModelReport, RuleMeta, RunReport, Severity
-from modelcheck.engine.jobs import isolation_available, plan_warm_up, rule_catalog, run_jobs
+from modelcheck.engine.jobs import isolation_available, rule_catalog, run_jobs
+from modelcheck.engine.prestart import plan_warm_up
 from modelcheck.engine.records import (
     LAST_RUN,
     NO_MODELS,
